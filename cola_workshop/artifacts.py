@@ -1,0 +1,254 @@
+"""Hand-off between notebooks: each stage caches its results in ``<outputs>/<stage>/`` with a manifest.
+
+A stage folder appears complete or not at all: it is written into a hidden ``.<stage>.partial-*`` folder
+first and renamed into place only when the notebook's save cell finished. ``manifest.json`` records the
+stage, the settings it was made with, library versions, the checksum of every file, and which run of the
+previous stage it was built on, so that a later notebook can refuse missing, partial, stale or
+differently-configured inputs with one sentence that says which notebook to run.
+Only JSON, Arrow (``save_to_disk``) and safetensors files are written: no pickles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from .settings import Settings, display_path
+
+STAGES = (
+    "01_goal",
+    "02_exploration",
+    "03_preprocessing",
+    "04_training_args",
+    "05_training",
+    "06_usage",
+)
+MANIFEST = "manifest.json"
+
+# Settings that change what the data/model stages compute, and those that only matter from training on.
+_BASE_KEYS = ("profile", "model", "data", "max_train_samples", "max_length", "seed")
+_TRAINING_KEYS = (
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "eval_batch_size",
+    "weight_decay",
+    "warmup_ratio",
+    "group_by_length",
+    "bf16_on_cpu",
+)
+_LIBRARIES = ("torch", "transformers", "datasets", "tokenizers", "evaluate", "accelerate", "scikit-learn")
+
+
+class ArtifactError(RuntimeError):
+    """A cached stage is missing, partial, stale or was made with other settings."""
+
+
+def notebook_for(stage: str) -> str:
+    return f"notebooks/{stage}.ipynb"
+
+
+def stage_name(stage: str) -> str:
+    """Accept '05', '5', '05_training' or 'training' and return '05_training'."""
+    text = str(stage).strip()
+    for name in STAGES:
+        number, _, short = name.partition("_")
+        if text in (name, short) or (text.isdigit() and int(text) == int(number)):
+            return name
+    raise ArtifactError(f"unknown stage {stage!r}: use one of {', '.join(s[:2] for s in STAGES)}")
+
+
+def relevant_settings(settings: Settings, stage: str) -> dict:
+    keys = _BASE_KEYS if STAGES.index(stage) < STAGES.index("04_training_args") else _BASE_KEYS + _TRAINING_KEYS
+    values = settings.fingerprint()
+    return {key: values[key] for key in keys}
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksums(folder: Path) -> dict:
+    return {
+        path.relative_to(folder).as_posix(): _sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def write_json(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        return read_json(folder / MANIFEST)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _upstream(stage: str) -> str | None:
+    index = STAGES.index(stage)
+    return STAGES[index - 1] if index else None
+
+
+@contextlib.contextmanager
+def save_stage(settings: Settings, stage: str):
+    """Write a stage atomically: ``with save_stage(settings, "02_exploration") as folder: ...``.
+
+    Inside the block, write files into ``folder``. If the block fails, nothing of the old stage is lost
+    and no half-written stage appears; on success the new folder replaces the old one in one rename.
+    """
+    stage = stage_name(stage)
+    final = settings.stage_dir(stage)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".{stage}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    partial.mkdir()
+    try:
+        yield partial
+        upstream = _upstream(stage)
+        upstream_manifest = read_manifest(settings.stage_dir(upstream)) if upstream else None
+        manifest = {
+            "stage": stage,
+            "notebook": notebook_for(stage),
+            "run_id": uuid.uuid4().hex,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "settings": relevant_settings(settings, stage),
+            "upstream": {upstream: upstream_manifest["run_id"]} if upstream_manifest else {},
+            "versions": library_versions(),
+            "files": _checksums(partial),
+        }
+        write_json(partial / MANIFEST, manifest)
+        retired = None
+        if final.exists():
+            retired = final.parent / f".{stage}.old-{uuid.uuid4().hex[:8]}"
+            final.rename(retired)
+        partial.rename(final)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+@dataclass
+class StageState:
+    stage: str
+    done: bool
+    created: str | None
+    settings_match: bool
+    stale_reason: str | None  # why a done stage no longer matches what is upstream of it
+
+    @property
+    def usable(self) -> bool:
+        return self.done and self.settings_match and self.stale_reason is None
+
+
+def _settings_difference(recorded: dict, current: dict) -> list[str]:
+    return [f"{key}={recorded.get(key)!r} (now {value!r})" for key, value in current.items() if recorded.get(key) != value]
+
+
+def stage_states(settings: Settings) -> list[StageState]:
+    """Done / settings / staleness of every stage, from the manifests alone (no checksums)."""
+    states: list[StageState] = []
+    previous: dict | None = None
+    for stage in STAGES:
+        manifest = read_manifest(settings.stage_dir(stage))
+        if manifest is None:
+            states.append(StageState(stage, False, None, False, None))
+            previous = None
+            continue
+        match = not _settings_difference(manifest.get("settings", {}), relevant_settings(settings, stage))
+        reason = None
+        upstream = _upstream(stage)
+        if upstream is not None:
+            before = states[-1]
+            if previous is None:
+                reason = f"{upstream} is missing"
+            elif manifest.get("upstream", {}).get(upstream) != previous.get("run_id"):
+                reason = f"{upstream} was re-run after it"
+            elif before.stale_reason or not before.settings_match:
+                reason = f"{upstream} is out of date"
+        states.append(StageState(stage, True, manifest.get("created"), match, reason))
+        previous = manifest
+    return states
+
+
+def load_stage(settings: Settings, stage: str) -> Path:
+    """The folder of a complete, up-to-date stage made with the current settings, or ArtifactError."""
+    stage = stage_name(stage)
+    folder = settings.stage_dir(stage)
+    run_first = f"run {notebook_for(stage)} first"
+    manifest = read_manifest(folder)
+    if manifest is None:
+        partial = any(folder.parent.glob(f".{stage}.partial-*")) if folder.parent.exists() else False
+        what = "was interrupted before it finished" if partial or folder.exists() else "has not been run yet"
+        raise ArtifactError(f"{stage} in {display_path(folder.parent)} {what}: {run_first}.")
+    for name, checksum in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file() or _sha256(path) != checksum:
+            raise ArtifactError(f"{stage} is incomplete or was modified ({name}): {run_first} again.")
+    differences = _settings_difference(manifest.get("settings", {}), relevant_settings(settings, stage))
+    if differences:
+        raise ArtifactError(
+            f"{stage} was made with other settings ({', '.join(differences)}): {run_first} with the current settings."
+        )
+    state = {s.stage: s for s in stage_states(settings)}[stage]
+    if state.stale_reason:
+        first_bad = next(s.stage for s in stage_states(settings) if not s.usable)
+        raise ArtifactError(
+            f"{stage} is stale because {state.stale_reason}: re-run the notebooks from {notebook_for(first_bad)} on."
+        )
+    return folder
+
+
+def clean_stage(settings: Settings, stage: str) -> list[Path]:
+    """Remove one stage's cached folder, its leftovers (partial writes) and its training checkpoints."""
+    stage = stage_name(stage)
+    root = settings.outputs
+    targets = [settings.stage_dir(stage), root / f"{stage}.checkpoints", root / "executed" / f"{stage}.ipynb"]
+    if root.exists():
+        targets += sorted(root.glob(f".{stage}.partial-*")) + sorted(root.glob(f".{stage}.old-*"))
+    removed = []
+    for target in targets:
+        if target.is_dir():
+            shutil.rmtree(target)
+            removed.append(target)
+        elif target.is_file():
+            target.unlink()
+            removed.append(target)
+    return removed
+
+
+def checkpoint_dir(settings: Settings) -> Path:
+    """Where training keeps its checkpoints, outside the atomic stage folder, so Ctrl-C loses nothing."""
+    return settings.outputs / "05_training.checkpoints"

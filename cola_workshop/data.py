@@ -1,0 +1,180 @@
+"""Loading CoLA: from the hub, or from a local folder, always as the same DatasetDict.
+
+Sources accepted by ``--data``:
+
+- ``hub``: ``nyu-mll/glue``, config ``cola`` (GLUE's copy, built on CoLA v1.0).
+- a folder in the CoLA public release layout: ``raw/in_domain_train.tsv``, ``raw/in_domain_dev.tsv``,
+  ``raw/out_of_domain_dev.tsv`` (the ``raw/`` level may be omitted) and, optionally, GLUE's unlabeled
+  ``glue_test/test.tsv`` (or ``test.tsv``);
+- a folder in GLUE's layout: ``train.tsv``, ``dev.tsv`` and optionally ``test.tsv``;
+- a folder written by ``cola-workshop prefetch`` (a DatasetDict saved with ``save_to_disk``).
+
+Whatever the source, the result has splits train / validation (in-domain + out-of-domain dev) / test and
+columns ``sentence``, ``label`` (ClassLabel unacceptable/acceptable, -1 where unknown) and ``idx``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .hub import hub_or_cache
+from .settings import Settings, display_path, resolve_path
+
+HUB_ID, HUB_CONFIG = "nyu-mll/glue", "cola"
+LABEL_NAMES = ["unacceptable", "acceptable"]
+# GLUE's validation split is CoLA's in-domain dev (527 rows) followed by its out-of-domain dev (516 rows).
+HUB_IN_DOMAIN_VALIDATION = 527
+SAVED_INFO = "cola_source.json"
+
+LAYOUT_HELP = (
+    "point --data / WORKSHOP_DATA at a folder with raw/in_domain_train.tsv, raw/in_domain_dev.tsv and "
+    "raw/out_of_domain_dev.tsv (CoLA's release) or train.tsv and dev.tsv (GLUE's), or use --data hub"
+)
+
+
+class DataFormatError(ValueError):
+    """A data folder or file is not in a layout or format the workshop can read."""
+
+
+def features():
+    from datasets import ClassLabel, Features, Value
+
+    return Features({"sentence": Value("string"), "label": ClassLabel(names=LABEL_NAMES), "idx": Value("int32")})
+
+
+def read_labeled_tsv(path: Path) -> list[dict]:
+    """Rows of a CoLA file: source, label, original mark, sentence; no header. Errors name file and line."""
+    rows = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        for line_number, fields in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+            where = f"{display_path(path)}, line {line_number}"
+            if len(fields) != 4:
+                raise DataFormatError(
+                    f"{where}: expected 4 tab-separated columns (source, label, mark, sentence), found "
+                    f"{len(fields)}: fix that line or restore the original file"
+                )
+            source, label, _mark, sentence = fields
+            if label not in ("0", "1"):
+                raise DataFormatError(f"{where}: label must be 0 or 1, found {label!r}: fix that line or restore the file")
+            if not sentence.strip():
+                raise DataFormatError(f"{where}: the sentence is empty: fix that line or restore the original file")
+            rows.append({"source": source, "label": int(label), "sentence": sentence})
+    return rows
+
+
+def read_test_tsv(path: Path) -> list[str]:
+    """Sentences of GLUE's unlabeled test file (header ``index<TAB>sentence``)."""
+    sentences = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header != ["index", "sentence"]:
+            raise DataFormatError(
+                f"{display_path(path)}, line 1: expected the header 'index<TAB>sentence' of GLUE's test.tsv: "
+                "restore the original file"
+            )
+        for line_number, fields in enumerate(reader, 2):
+            if len(fields) != 2 or not fields[1].strip():
+                raise DataFormatError(
+                    f"{display_path(path)}, line {line_number}: expected 'index<TAB>sentence': "
+                    "fix that line or restore the original file"
+                )
+            sentences.append(fields[1])
+    return sentences
+
+
+def detect_layout(folder: Path) -> tuple[str, Path]:
+    """('cola', raw folder), ('glue', folder) or ('saved', folder); DataFormatError for anything else."""
+    if (folder / "dataset_dict.json").is_file():
+        return "saved", folder
+    for raw in (folder / "raw", folder):
+        if all((raw / name).is_file() for name in ("in_domain_train.tsv", "in_domain_dev.tsv", "out_of_domain_dev.tsv")):
+            return "cola", raw
+    if (folder / "train.tsv").is_file() and (folder / "dev.tsv").is_file():
+        return "glue", folder
+    raise DataFormatError(f"{display_path(folder)} is in neither CoLA's nor GLUE's layout: {LAYOUT_HELP}")
+
+
+def _split(rows: list[dict]):
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "sentence": [row["sentence"] for row in rows],
+            "label": [row["label"] for row in rows],
+            "idx": list(range(len(rows))),
+        },
+        features=features(),
+    )
+
+
+def _test_rows(candidates: list[Path]) -> list[dict]:
+    for path in candidates:
+        if path.is_file():
+            return [{"sentence": sentence, "label": -1} for sentence in read_test_tsv(path)]
+    return []
+
+
+def _load_folder(folder: Path):
+    from datasets import DatasetDict, load_from_disk
+
+    layout, root = detect_layout(folder)
+    if layout == "saved":
+        return load_from_disk(str(root))
+    if layout == "cola":
+        train = read_labeled_tsv(root / "in_domain_train.tsv")
+        validation = read_labeled_tsv(root / "in_domain_dev.tsv") + read_labeled_tsv(root / "out_of_domain_dev.tsv")
+        test = _test_rows([root.parent / "glue_test" / "test.tsv", root / "glue_test" / "test.tsv", root / "test.tsv"])
+    else:
+        train = read_labeled_tsv(root / "train.tsv")
+        validation = read_labeled_tsv(root / "dev.tsv")
+        test = _test_rows([root / "test.tsv"])
+    return DatasetDict(train=_split(train), validation=_split(validation), test=_split(test))
+
+
+def load_cola(settings: Settings):
+    """CoLA as a DatasetDict (train / validation / test), from the hub or a local folder.
+
+    With ``max_train_samples`` set, the training split is a seeded random subset of that size.
+    """
+    if settings.data == "hub":
+        from datasets import load_dataset
+
+        with hub_or_cache(f"the dataset {HUB_ID} ({HUB_CONFIG})"):
+            dataset = load_dataset(HUB_ID, HUB_CONFIG)
+    else:
+        dataset = _load_folder(resolve_path(settings.data))
+    if settings.max_train_samples is not None and settings.max_train_samples < len(dataset["train"]):
+        dataset["train"] = dataset["train"].shuffle(seed=settings.seed).select(range(settings.max_train_samples))
+    return dataset
+
+
+def in_domain_validation_rows(settings: Settings) -> int:
+    """How many leading rows of the validation split are CoLA's in-domain dev set (the rest is out-of-domain)."""
+    if settings.data == "hub":
+        return HUB_IN_DOMAIN_VALIDATION
+    layout, root = detect_layout(resolve_path(settings.data))
+    if layout == "cola":
+        return len(read_labeled_tsv(root / "in_domain_dev.tsv"))
+    if layout == "saved":
+        import json
+
+        info = root / SAVED_INFO
+        return json.loads(info.read_text())["in_domain_validation_rows"] if info.is_file() else HUB_IN_DOMAIN_VALIDATION
+    # GLUE's dev.tsv: in-domain rows come from the same sources as the training sentences.
+    train_sources = {row["source"] for row in read_labeled_tsv(root / "train.tsv")}
+    dev = read_labeled_tsv(root / "dev.tsv")
+    return sum(1 for row in dev if row["source"] in train_sources)
+
+
+def save_for_offline(settings: Settings, folder: Path) -> Path:
+    """Write the dataset of ``settings`` to ``folder`` so that ``--data folder`` works without a network."""
+    import json
+
+    dataset = load_cola(settings)
+    dataset.save_to_disk(str(folder))
+    (folder / SAVED_INFO).write_text(
+        json.dumps({"source": settings.data, "in_domain_validation_rows": in_domain_validation_rows(settings)}) + "\n"
+    )
+    return folder

@@ -1,0 +1,238 @@
+"""Workshop settings: the two profiles, and how flags and WORKSHOP_* variables override them.
+
+Every notebook starts with ``settings = load_settings()``. The command line (``cola-workshop run --epochs 1``)
+passes its flags to the notebooks through the same environment variables that a learner can set before
+starting Jupyter, so the notebooks, nbval and the command line always agree on which run they are part of.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+PROFILES = ("tiny", "full")
+
+# Environment variable for each setting a learner may change.
+ENV_VARS = {
+    "profile": "WORKSHOP_PROFILE",
+    "model": "WORKSHOP_MODEL",
+    "data": "WORKSHOP_DATA",
+    "epochs": "WORKSHOP_EPOCHS",
+    "max_train_samples": "WORKSHOP_MAX_TRAIN_SAMPLES",
+    "outputs": "WORKSHOP_OUTPUTS",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the workshop cannot use; the message says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything that decides what a run computes. Frozen: notebooks read it, never change it."""
+
+    profile: str
+    model: str  # a hub id (``openai-community/gpt2``) or a local checkpoint folder
+    data: str  # ``hub`` or a local folder in CoLA's or GLUE's layout
+    epochs: float
+    max_train_samples: int | None  # None: the whole training split
+    outputs: Path
+    # Hyperparameters of the profile (not flags: notebook 04 explains each one).
+    learning_rate: float
+    batch_size: int
+    eval_batch_size: int
+    weight_decay: float
+    warmup_ratio: float
+    max_length: int
+    seed: int
+    group_by_length: bool
+    bf16_on_cpu: bool
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.outputs / stage
+
+    @property
+    def is_offline(self) -> bool:
+        """True when neither the model nor the data come from the Hugging Face hub."""
+        return self.data != "hub" and Path(self.model).is_dir()
+
+    def fingerprint(self) -> dict:
+        """The settings that decide what the cached artifacts contain (the outputs folder does not)."""
+        values = dataclasses.asdict(self)
+        values.pop("outputs")
+        return values
+
+    def describe(self) -> str:
+        """A few lines for the settings cell at the top of each notebook."""
+        samples = "all" if self.max_train_samples is None else str(self.max_train_samples)
+        return "\n".join(
+            [
+                f"profile : {self.profile}",
+                f"model   : {display_path(self.model)}",
+                f"data    : {display_path(self.data)}",
+                f"epochs  : {self.epochs:g}   training samples: {samples}",
+                f"outputs : {display_path(self.outputs)}",
+            ]
+        )
+
+
+_PROFILE_DEFAULTS = {
+    # The real thing: GPT-2 small on GLUE's CoLA from the hub. Batch 32 and learning rate 2e-5 for 3 epochs
+    # is the BERT/GLUE recipe for CoLA (Devlin et al. 2019), which also suits GPT-2 small.
+    "full": dict(
+        model="openai-community/gpt2",
+        data="hub",
+        epochs=3,
+        max_train_samples=None,
+        learning_rate=2e-5,
+        batch_size=32,
+        eval_batch_size=64,
+        weight_decay=0.01,
+        warmup_ratio=0.1,
+        max_length=64,
+        seed=42,
+        group_by_length=True,
+        bf16_on_cpu=True,
+    ),
+    # Rehearsal, CI and offline rooms: the CoLA-format sample and the tiny GPT-2 kept in data/.
+    "tiny": dict(
+        model="data/tiny-gpt2",
+        data="data/cola_tiny",
+        epochs=4,
+        max_train_samples=None,
+        learning_rate=1e-3,
+        batch_size=16,
+        eval_batch_size=64,
+        weight_decay=0.01,
+        warmup_ratio=0.1,
+        max_length=64,
+        seed=42,
+        group_by_length=True,
+        bf16_on_cpu=False,
+    ),
+}
+
+
+def display_path(value: str | Path) -> str:
+    """A path relative to the repository root when it lies inside it (stable across machines)."""
+    text = str(value)
+    path = Path(text)
+    if not path.is_absolute():
+        return text
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return text
+
+
+def resolve_path(value: str | Path) -> Path:
+    """Relative paths in settings are relative to the repository root, wherever the notebook runs."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _parse_epochs(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SettingsError(f"epochs must be a positive number, got {text!r}: set --epochs / WORKSHOP_EPOCHS to e.g. 3")
+    return value
+
+
+def _parse_max_samples(text: str) -> int | None:
+    if text.strip().lower() in ("", "all", "none"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(
+            f"max-train-samples must be a positive whole number or 'all', got {text!r}: "
+            "set --max-train-samples / WORKSHOP_MAX_TRAIN_SAMPLES to e.g. 2000"
+        )
+    return value
+
+
+def _model_value(text: str) -> str:
+    """A local folder is kept as given (relative to the repo root); anything else must look like a hub id."""
+    text = text.strip()
+    if not text:
+        raise SettingsError("model is empty: set --model / WORKSHOP_MODEL to a hub id or a checkpoint folder")
+    looks_local = text.startswith((".", "/", "~")) or resolve_path(text).exists()
+    if looks_local:
+        return text
+    parts = text.split("/")
+    if len(parts) > 2 or any(not part for part in parts):
+        raise SettingsError(
+            f"model {text!r} is neither an existing folder nor a hub id like 'openai-community/gpt2': "
+            "check the path given to --model / WORKSHOP_MODEL"
+        )
+    return text
+
+
+def _data_value(text: str) -> str:
+    text = text.strip()
+    if text.lower() == "hub":
+        return "hub"
+    if not resolve_path(text).is_dir():
+        raise SettingsError(
+            f"data folder {text!r} does not exist: set --data / WORKSHOP_DATA to 'hub' or to a folder "
+            "in CoLA's layout (raw/in_domain_train.tsv, ...) or GLUE's (train.tsv, dev.tsv, test.tsv)"
+        )
+    return text
+
+
+def load_settings(environ: dict | None = None, **overrides) -> Settings:
+    """Settings of the active profile, with WORKSHOP_* variables and then keyword overrides applied.
+
+    ``overrides`` take the same names as the command-line flags (``model=``, ``epochs=`` ...); a value
+    of None means "not given".
+    """
+    env = os.environ if environ is None else environ
+    given = {key: env[var] for key, var in ENV_VARS.items() if env.get(var, "").strip()}
+    given.update({key: str(value) for key, value in overrides.items() if value is not None})
+    unknown = set(given) - set(ENV_VARS)
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {sorted(unknown)}: the settings are {sorted(ENV_VARS)}")
+
+    profile = given.get("profile", "full").strip().lower()
+    if profile not in PROFILES:
+        raise SettingsError(
+            f"unknown profile {given['profile']!r}: use --profile tiny (offline sample) or --profile full "
+            "(GPT-2 small on GLUE CoLA), or set WORKSHOP_PROFILE"
+        )
+    values = dict(_PROFILE_DEFAULTS[profile])
+    if "model" in given:
+        values["model"] = _model_value(given["model"])
+    if "data" in given:
+        values["data"] = _data_value(given["data"])
+    if "epochs" in given:
+        values["epochs"] = _parse_epochs(given["epochs"])
+    if "max_train_samples" in given:
+        values["max_train_samples"] = _parse_max_samples(given["max_train_samples"])
+    outputs = resolve_path(given.get("outputs", "outputs"))
+    return Settings(profile=profile, outputs=outputs, **values)
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """The WORKSHOP_* variables that make a notebook kernel load exactly these settings."""
+    samples = settings.max_train_samples
+    return {
+        ENV_VARS["profile"]: settings.profile,
+        ENV_VARS["model"]: settings.model,
+        ENV_VARS["data"]: settings.data,
+        ENV_VARS["epochs"]: f"{settings.epochs:g}",
+        ENV_VARS["max_train_samples"]: "all" if samples is None else str(samples),
+        ENV_VARS["outputs"]: str(settings.outputs),
+    }
+
+
+def settings_json(settings: Settings) -> str:
+    return json.dumps(settings.fingerprint(), indent=2, sort_keys=True)

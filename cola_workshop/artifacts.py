@@ -235,7 +235,8 @@ def clean_stage(settings: Settings, stage: str) -> list[Path]:
     """Remove one stage's cached folder, its leftovers (partial writes) and its training checkpoints."""
     stage = stage_name(stage)
     root = settings.outputs
-    targets = [settings.stage_dir(stage), root / f"{stage}.checkpoints", root / "executed" / f"{stage}.ipynb"]
+    executed = root / "executed"
+    targets = [settings.stage_dir(stage), root / f"{stage}.checkpoints", executed / f"{stage}.ipynb", executed / f"{stage}.html"]
     if root.exists():
         targets += sorted(root.glob(f".{stage}.partial-*")) + sorted(root.glob(f".{stage}.old-*"))
     removed = []
@@ -250,5 +251,25 @@ def clean_stage(settings: Settings, stage: str) -> list[Path]:
 
 
 def checkpoint_dir(settings: Settings) -> Path:
-    """Where training keeps its checkpoints, outside the atomic stage folder, so Ctrl-C loses nothing."""
-    return settings.outputs / "05_training.checkpoints"
+    """Where training keeps its checkpoints: outside the atomic stage folder, so an interrupted run loses
+    nothing, and one sub-folder per training configuration, so a run never resumes from another's."""
+    key = json.dumps(relevant_settings(settings, "05_training"), sort_keys=True)
+    return settings.outputs / "05_training.checkpoints" / hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def last_checkpoint(settings: Settings) -> str | None:
+    """The newest complete checkpoint of an interrupted training run with these settings, if any."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    folder = checkpoint_dir(settings)
+    found = folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if folder.is_dir() else []
+    steps = sorted((int(path.name.rsplit("-", 1)[1]), path) for path in found if path.name.rsplit("-", 1)[1].isdigit())
+    for _, path in reversed(steps):
+        if (path / "trainer_state.json").is_file():  # written last: a checkpoint cut short has none
+            return str(path)
+    return None
+
+
+def remove_checkpoints(settings: Settings) -> None:
+    """Delete the checkpoints of a training run whose result was saved: there is nothing left to resume."""
+    shutil.rmtree(checkpoint_dir(settings), ignore_errors=True)

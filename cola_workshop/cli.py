@@ -1,0 +1,638 @@
+"""``cola-workshop``: run the six notebooks headless, see and clean their cached results, prepare offline kits.
+
+Subcommands::
+
+    cola-workshop run [--profile tiny|full] [--epochs N] ... [--from NN] [--to NN] [--html]
+    cola-workshop status [--outputs DIR] [settings flags]
+    cola-workshop clean [--stage NN] [--outputs DIR] [--yes]
+    cola-workshop prefetch [--model HUB_ID] [--data hub] --to DIR
+
+``run`` passes its settings to the notebooks through the same WORKSHOP_* variables a learner can set before
+starting Jupyter (``settings_to_env``), so a notebook run from here and one run by hand compute the same thing.
+It executes copies with nbclient and writes them to ``<outputs>/executed/``; the source notebooks are never
+rewritten. Paths given on the command line are relative to the current folder (WORKSHOP_* paths are relative
+to the repository root, as in the notebooks).
+
+Exit codes: 0 success, 1 a notebook cell failed, 2 a usage or settings error (one line on stderr),
+130 interrupted by Ctrl-C (143 by SIGTERM); the executed copy keeps what ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import inspect
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TextIO
+
+from . import data as data_module
+from . import models
+from .artifacts import STAGES, ArtifactError, clean_stage, stage_name, stage_states
+from .data import DataFormatError
+from .hub import HubUnreachableError, hub_endpoint, hub_reachable
+from .models import ModelSourceError
+from .settings import (
+    ENV_VARS,
+    PROFILES,
+    REPO_ROOT,
+    Settings,
+    SettingsError,
+    display_path,
+    load_settings,
+    resolve_path,
+    settings_to_env,
+)
+
+PROG = "cola-workshop"
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+KERNEL_NAME = "python3"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    """A problem with what the command line asked for; the message says how to fix it."""
+
+
+EXPECTED_ERRORS = (SettingsError, ArtifactError, DataFormatError, ModelSourceError, HubUnreachableError, CliError)
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings from the command line
+# --------------------------------------------------------------------------------------------------
+
+
+def _absolute(value: str) -> str:
+    return str(Path(value).expanduser().absolute())
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith((".", "/", "~")) or Path(value).expanduser().exists()
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict | None = None) -> Settings:
+    """``load_settings`` with the flags as overrides; relative paths on the command line are made absolute
+    against the current folder here (load_settings would take them relative to the repository root)."""
+    overrides = {key: getattr(args, key, None) for key in ENV_VARS}
+    if overrides["outputs"] is not None:
+        overrides["outputs"] = _absolute(overrides["outputs"])
+    if overrides["data"] is not None and overrides["data"].strip().lower() != "hub":
+        overrides["data"] = _absolute(overrides["data"])
+    if overrides["model"] is not None and _looks_like_path(overrides["model"]):
+        overrides["model"] = _absolute(overrides["model"])  # otherwise a hub id such as openai-community/gpt2
+    return load_settings(environ, **overrides)
+
+
+def check_sources(settings: Settings) -> None:
+    """Fail before any kernel starts when the model or data folder cannot be used (hub sources pass)."""
+    models._local_folder(settings.model)  # ModelSourceError for a missing or broken checkpoint folder
+    if settings.data != "hub":
+        folder = resolve_path(settings.data)
+        if not folder.is_dir():  # a profile's default folder (load_settings checks only given values)
+            raise CliError(
+                f"data folder {display_path(folder)} does not exist: set --data / WORKSHOP_DATA to 'hub' or a CoLA folder"
+            )
+        data_module.detect_layout(folder)  # DataFormatError names the layouts it accepts
+
+
+def stage_range(first: str | None, last: str | None) -> list[str]:
+    """The stages from ``first`` to ``last`` (inclusive); each may be '03', '3' or '03_preprocessing'."""
+    names = []
+    for flag, value, default in (("--from", first, STAGES[0]), ("--to", last, STAGES[-1])):
+        try:
+            names.append(stage_name(value) if value is not None else default)
+        except ArtifactError as error:
+            raise CliError(f"{flag}: {error}") from None
+    start, stop = (STAGES.index(name) for name in names)
+    if start > stop:
+        raise CliError(f"--from {names[0][:2]} comes after --to {names[1][:2]}: the stages run in order 01 to 06")
+    return list(STAGES[start : stop + 1])
+
+
+# --------------------------------------------------------------------------------------------------
+# Running notebooks (reusable: tests and other tools call run_notebooks / execute_notebook)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class NotebookFailed(Exception):
+    """A notebook stopped at a cell; ``executed`` holds the copy saved up to that cell."""
+
+    notebook: Path
+    cell_number: int  # 1-based position among all cells of the notebook
+    cell_count: int
+    first_line: str
+    error: str  # "ename: evalue"
+    executed: Path
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self) -> str:
+        return "\n".join(
+            [
+                f"FAILED: {display_path(self.notebook)}, cell {self.cell_number}/{self.cell_count}",
+                f"  cell starts with : {self.first_line}",
+                f"  error            : {_indent(self.error, 21)}",
+                f"  executed copy    : {display_path(self.executed)} (saved up to the failing cell)",
+            ]
+        )
+
+
+@dataclass(eq=False)
+class NotebookInterrupted(Exception):
+    """Ctrl-C or SIGTERM while a notebook ran; ``executed`` holds the copy saved so far."""
+
+    notebook: Path
+    cell_number: int
+    cell_count: int
+    executed: Path
+    signum: int
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name
+        return (
+            f"interrupted ({name}) in {display_path(self.notebook)} at cell {self.cell_number}/{self.cell_count}; "
+            f"executed copy so far: {display_path(self.executed)}"
+        )
+
+
+def _indent(text: str, width: int) -> str:
+    return ("\n" + " " * width).join(text.strip().splitlines() or [""])
+
+
+def _first_line(source: str) -> str:
+    lines = [line for line in source.strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else "(empty cell)"
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def kernel_environment(settings: Settings) -> dict[str, str]:
+    """The kernel's environment: ours, with the WORKSHOP_* variables that make it load exactly ``settings``."""
+    return {**os.environ, **settings_to_env(settings)}
+
+
+def executed_path(settings: Settings, stage: str, suffix: str = ".ipynb") -> Path:
+    return settings.outputs / "executed" / f"{stage}{suffix}"
+
+
+def _write_executed(nb, destination: Path, html: bool = False) -> None:
+    """Save the executed copy atomically (a kill while writing never leaves a broken .ipynb)."""
+    import nbformat
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+    nbformat.write(nb, str(partial))
+    os.replace(partial, destination)
+    if html:
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_notebook_node(nb)
+        destination.with_suffix(".html").write_text(body, encoding="utf-8")
+
+
+def execute_notebook(
+    source: Path,
+    destination: Path,
+    settings: Settings,
+    *,
+    timeout: int | None = None,
+    html: bool = False,
+    on_cell: Callable[[int, int, str], None] | None = None,
+) -> Path:
+    """Execute a copy of ``source`` in a fresh ``python3`` kernel (cwd: the notebook's folder) and save it to
+    ``destination`` (and ``.html`` with ``html``).
+
+    ``on_cell(number, count, first_line)`` is called before each code cell runs; ``timeout`` is per cell.
+    The copy is saved after every code cell too, so it shows how far a killed run got. Raises NotebookFailed
+    when a cell fails and NotebookInterrupted on Ctrl-C / SIGTERM (the kernel is interrupted first, so the
+    cell stops cleanly; a second signal stops at once), both after saving the copy made so far.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(str(source), as_version=4)
+    count = len(nb.cells)
+    state = {"index": 0, "signal": None}
+
+    def cell_starts(cell, cell_index, **_):
+        if state["signal"] is not None:  # the signal came between two cells
+            raise KeyboardInterrupt
+        state["index"] = cell_index
+        if on_cell is not None:
+            on_cell(cell_index + 1, count, _first_line(cell.source))
+
+    client = NotebookClient(
+        nb,
+        config=_kernel_config(),
+        kernel_name=KERNEL_NAME,
+        timeout=timeout,
+        resources={"metadata": {"path": str(source.parent)}},
+        on_notebook_start=lambda **_: _interrupt_kernel_on_signals(client, state),
+        on_cell_execute=cell_starts,
+        on_cell_executed=lambda **_: _write_executed(nb, destination),  # progress survives even kill -9
+    )
+    try:
+        client.execute(env=kernel_environment(settings))
+    except (CellExecutionError, CellTimeoutError, DeadKernelError, KeyboardInterrupt) as exc:
+        _write_executed(nb, destination, html)
+        index = state["index"]
+        if state["signal"] is not None or isinstance(exc, KeyboardInterrupt):
+            signum = state["signal"] or signal.SIGINT
+            raise NotebookInterrupted(source, index + 1, count, destination, signum) from None
+        if isinstance(exc, CellExecutionError):
+            error = f"{exc.ename}: {exc.evalue}"
+        elif isinstance(exc, CellTimeoutError):
+            error = f"TimeoutError: the cell ran longer than --timeout {timeout} s"
+        else:
+            error = f"DeadKernelError: the kernel died ({exc}); out of memory?"
+        first_line = _first_line(nb.cells[index].source)
+        raise NotebookFailed(source, index + 1, count, first_line, error, destination) from None
+    _write_executed(nb, destination, html)
+    return destination
+
+
+def _interrupt_kernel_on_signals(client, state: dict) -> None:
+    """Replace nbclient's SIGINT/SIGTERM handlers (which kill the kernel under the running cell) by ones that
+    interrupt the kernel, so the cell ends with KeyboardInterrupt and the partial copy can be saved."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if state["signal"] is not None:
+            raise KeyboardInterrupt  # second signal: stop now (nbclient's atexit hook shuts the kernel down)
+        state["signal"] = signum
+        result = client.km.interrupt_kernel()
+        if inspect.isawaitable(result):
+            asyncio.ensure_future(result)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (RuntimeError, ValueError, NotImplementedError):  # not the main thread, or Windows
+            pass
+
+
+def _kernel_config():
+    """Encrypt the kernel's local ZMQ traffic where pyzmq can (this also silences ipykernel's TCP warning)."""
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
+class _CellProgress:
+    """'  cell 7/23: first line' per code cell: rewritten in place on a terminal, one line each otherwise."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.tty = _isatty(out)
+        self.width = 0
+
+    def __call__(self, number: int, count: int, first_line: str) -> None:
+        text = f"  cell {number}/{count}: {first_line}"
+        if self.tty:
+            limit = max(20, shutil.get_terminal_size().columns - 1)
+            text = text[:limit]
+            self.out.write("\r" + text.ljust(self.width))
+            self.width = len(text)
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+    def clear(self) -> None:
+        if self.tty and self.width:
+            self.out.write("\r" + " " * self.width + "\r")
+            self.out.flush()
+        self.width = 0
+
+
+def notebook_paths(stages: Sequence[str], notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """``<notebooks_dir>/<stage>.ipynb`` for each stage; CliError naming any that is missing."""
+    notebooks = [Path(notebooks_dir) / f"{stage_name(stage)}.ipynb" for stage in stages]
+    missing = [display_path(path) for path in notebooks if not path.is_file()]
+    if missing:
+        raise CliError(f"notebook(s) not found: {', '.join(missing)}: run from a complete checkout of the workshop")
+    return notebooks
+
+
+def run_notebooks(
+    settings: Settings,
+    stages: Sequence[str],
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    *,
+    timeout: int | None = None,
+    html: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Execute ``<notebooks_dir>/<stage>.ipynb`` for each stage in order, with progress on ``out``.
+
+    Copies go to ``<outputs>/executed/``. Returns 0 when all ran; on a failing cell prints which one to
+    ``err`` and returns 1 (later stages are not run); 128 + signal number (130 for Ctrl-C, 143 for SIGTERM)
+    when interrupted. CliError when a notebook is missing.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    notebooks = notebook_paths(stages, notebooks_dir)
+    started = time.monotonic()
+    for number, notebook in enumerate(notebooks, 1):
+        stage, tag = notebook.stem, f"[{number}/{len(notebooks)}] {notebook.stem}"
+        print(f"{tag}: running {display_path(notebook)}", file=out, flush=True)
+        progress, begin = _CellProgress(out), time.monotonic()
+        try:
+            execute_notebook(
+                notebook, executed_path(settings, stage), settings, timeout=timeout, html=html, on_cell=progress
+            )
+        except NotebookFailed as failure:
+            progress.clear()
+            print(f"{tag}: failed after {_duration(time.monotonic() - begin)}", file=out, flush=True)
+            print(failure.describe(), file=err, flush=True)
+            return EXIT_FAILED
+        except NotebookInterrupted as interruption:
+            progress.clear()
+            out.flush()
+            print(interruption, file=err, flush=True)
+            return 128 + interruption.signum
+        progress.clear()
+        print(f"{tag}: done in {_duration(time.monotonic() - begin)}", file=out, flush=True)
+    total = _duration(time.monotonic() - started)
+    print(f"{len(notebooks)} notebook(s) ran in {total}; executed copies in {display_path(settings.outputs / 'executed')}/", file=out)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# Subcommands
+# --------------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    stages = stage_range(args.from_stage, args.to_stage)
+    check_sources(settings)
+    notebooks_dir = Path(args.notebooks).expanduser().absolute() if args.notebooks else NOTEBOOKS_DIR
+    notebook_paths(stages, notebooks_dir)  # all present before anything runs
+    print(settings.describe())
+    print(f"stages  : {stages[0]} to {stages[-1]}\n")
+    return run_notebooks(settings, stages, notebooks_dir, timeout=args.timeout, html=args.html)
+
+
+def format_table(rows: Iterable[Sequence[str]]) -> str:
+    rows = [list(row) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def _when(created: str | None) -> str:
+    """A manifest's ISO timestamp as 'YYYY-MM-DD HH:MM UTC'."""
+    if not created:
+        return "-"
+    try:
+        moment = datetime.datetime.fromisoformat(created).astimezone(datetime.timezone.utc)
+    except ValueError:
+        return created
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def status_table(settings: Settings) -> str:
+    """One row per stage: done, when, whether its settings match ``settings``, and why it is stale."""
+    rows = [("stage", "done", "when", "settings match", "note")]
+    for state in stage_states(settings):
+        when = _when(state.created)
+        match = ("yes" if state.settings_match else "no") if state.done else "-"
+        note = f"stale: {state.stale_reason}" if state.stale_reason else ""
+        rows.append((state.stage, "yes" if state.done else "no", when, match, note))
+    return format_table(rows)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    print(settings.describe() + "\n")
+    print(status_table(settings))
+    first_unusable = next((state.stage for state in stage_states(settings) if not state.usable), None)
+    if first_unusable is None:
+        print("\nall stages are done and up to date with these settings")
+    else:
+        print(f"\nnext: run notebooks/{first_unusable}.ipynb (or: {PROG} run --from {first_unusable[:2]})")
+    return EXIT_OK
+
+
+def _confirm(question: str) -> bool:
+    print(f"{question} [y/N] ", end="", flush=True)
+    try:
+        return input().strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def clean_outputs(settings: Settings, stage: str | None = None) -> list[Path]:
+    """Remove one stage's cached artifacts, or all stages' and ``executed/``; a user's own files stay."""
+    if stage is not None:
+        stage = stage_name(stage)
+        removed = clean_stage(settings, stage)
+        html = executed_path(settings, stage, ".html")
+        if html.is_file():
+            html.unlink()
+            removed.append(html)
+        return removed
+    removed = [path for name in STAGES for path in clean_stage(settings, name)]
+    executed = settings.outputs / "executed"
+    if executed.is_dir():
+        shutil.rmtree(executed)
+        removed.append(executed)
+    return removed
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    # Only the outputs folder matters here: unrelated WORKSHOP_* values must not stop a clean.
+    environ = {key: value for key, value in os.environ.items() if key == ENV_VARS["outputs"]}
+    settings = settings_from_args(args, environ)
+    stage = stage_name(args.stage) if args.stage else None
+    what = f"stage {stage}" if stage else "all stages and executed/"
+    where = display_path(settings.outputs)
+    if not settings.outputs.is_dir():
+        print(f"nothing to clean: {where} does not exist")
+        return EXIT_OK
+    if not args.yes:
+        if not _isatty(sys.stdin):
+            raise CliError(f"clean deletes cached results ({what} in {where}): add --yes to confirm outside a terminal")
+        if not _confirm(f"remove the cached artifacts of {what} in {where}?"):
+            print("nothing removed")
+            return EXIT_OK
+    removed = clean_outputs(settings, stage)
+    for path in removed:
+        print(f"removed {display_path(path)}")
+    if not removed:
+        print(f"nothing to clean for {what} in {where}")
+    return EXIT_OK
+
+
+def prefetch(settings: Settings, folder: Path) -> Path:
+    """Download the model and CoLA into ``folder/model`` and ``folder/data``; the folder appears only when both
+    downloads finished. HubUnreachableError at once (a few seconds) when the hub cannot be reached."""
+    if models._local_folder(settings.model, weights=False) is not None:
+        raise CliError(
+            f"--model {display_path(settings.model)} is a local folder: prefetch downloads a hub id such as "
+            "openai-community/gpt2; a local folder can be given to run --model as it is"
+        )
+    if folder.exists() and any(folder.iterdir()):
+        raise CliError(f"{display_path(folder)} already exists and is not empty: choose another --to or remove it")
+    if not hub_reachable():
+        raise HubUnreachableError(
+            f"cannot reach the Hugging Face hub at {hub_endpoint()}: prefetch needs a network connection; run it on "
+            "a machine that has one and copy the folder over, or run the workshop with --profile tiny"
+        )
+    print(f"downloading {settings.model} and CoLA ({settings.data}) into {display_path(folder)} ...", flush=True)
+    partial = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
+    partial.mkdir(parents=True)
+    try:
+        models.save_for_offline(settings.model, partial / "model")
+        data_module.save_for_offline(settings, partial / "data")
+        if folder.exists():
+            folder.rmdir()  # empty, checked above
+        partial.rename(folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+def cmd_prefetch(args: argparse.Namespace) -> int:
+    # The full profile's model and data unless flags say otherwise; WORKSHOP_* variables do not apply here.
+    args.profile, args.max_train_samples = "full", "all"
+    settings = settings_from_args(args, environ={})
+    folder = Path(_absolute(args.to))
+    prefetch(settings, folder)
+    model, data = shlex.quote(str(folder / "model")), shlex.quote(str(folder / "data"))
+    print(f"done. Run the workshop offline with:\n  {PROG} run --model {model} --data {data}")
+    print(f"or, before starting Jupyter:\n  export {ENV_VARS['model']}={model} {ENV_VARS['data']}={data}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# Argument parsing
+# --------------------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (no usage dump), pointing at --help."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, outputs_only: bool = False) -> None:
+    group = parser.add_argument_group("settings (override the WORKSHOP_* variables)")
+    add = group.add_argument
+    add("--outputs", metavar="DIR", help="where cached results go (default: outputs/)")
+    if outputs_only:
+        return
+    add("--profile", choices=PROFILES, help="tiny: offline sample and tiny GPT-2; full (default): GPT-2 small on CoLA")
+    add("--model", metavar="HUB_ID_OR_DIR", help="a hub id or a checkpoint folder")
+    add("--data", metavar="hub|DIR", help="'hub' or a folder with CoLA (its release, GLUE's layout or prefetch's)")
+    add("--epochs", metavar="N", help="training epochs (a positive number)")
+    add("--max-train-samples", metavar="N", help="train on a random subset of N sentences ('all': the whole split)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Run, inspect and clean the CoLA fine-tuning workshop's notebooks.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="execute notebooks headless",
+        description="Execute the notebooks of stages --from to --to in order, headless. "
+        "Executed copies go to <outputs>/executed/; the notebooks themselves are not changed.",
+    )
+    _add_settings_flags(run)
+    run.add_argument("--from", dest="from_stage", metavar="NN", help="first stage: 03, 3 or 03_preprocessing (default: 01)")
+    run.add_argument("--to", dest="to_stage", metavar="NN", help="last stage (default: 06)")
+    run.add_argument("--html", action="store_true", help="also write an .html next to each executed copy")
+    run.add_argument("--timeout", type=_positive_int, metavar="SECONDS", help="stop a cell that runs longer (default: none)")
+    run.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)  # for tests and modified copies
+    run.set_defaults(handler=cmd_run)
+
+    status = commands.add_parser(
+        "status",
+        help="show which stages are done and up to date",
+        description="Show each stage's cached result: done, when, whether it matches the settings, and staleness.",
+    )
+    _add_settings_flags(status)
+    status.set_defaults(handler=cmd_status)
+
+    clean = commands.add_parser(
+        "clean",
+        help="remove cached results",
+        description="Remove the cached results of one stage, or of all stages and executed/. "
+        "Other files in the outputs folder stay.",
+    )
+    clean.add_argument("--stage", metavar="NN", help="only this stage: 02, 2 or 02_exploration (default: all)")
+    _add_settings_flags(clean, outputs_only=True)
+    clean.add_argument("--yes", "-y", action="store_true", help="do not ask (required when not in a terminal)")
+    clean.set_defaults(handler=cmd_clean)
+
+    fetch = commands.add_parser(
+        "prefetch",
+        help="download model and data for an offline room",
+        description="Download a hub model and CoLA into a folder, for `run --model DIR/model --data DIR/data` "
+        "without a network. WORKSHOP_* variables do not apply here.",
+    )
+    fetch.add_argument("--model", metavar="HUB_ID", help="hub id (default: the full profile's, openai-community/gpt2)")
+    fetch.add_argument("--data", metavar="hub", help="data source (default: hub)")
+    fetch.add_argument("--to", required=True, metavar="DIR", help="folder to create")
+    fetch.set_defaults(handler=cmd_prefetch)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of seconds, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: sys.argv[1:]) and run the subcommand; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error already printed as one line
+        return exit_.code if isinstance(exit_.code, int) else EXIT_OK
+    try:
+        return args.handler(args)
+    except EXPECTED_ERRORS as error:
+        message = " ".join(str(error).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

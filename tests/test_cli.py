@@ -1,0 +1,300 @@
+"""Tests for cola_workshop.cli: run (on throwaway notebooks), status, clean, prefetch and the one-line errors.
+
+The notebooks used here are built in tmp_path, so these tests do not depend on the workshop's real notebooks;
+only three of them start a Jupyter kernel.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cola_workshop import cli
+from cola_workshop.artifacts import STAGES, save_stage
+from cola_workshop.settings import ENV_VARS, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """No WORKSHOP_* variable of the developer's shell may leak into these tests."""
+    for variable in ENV_VARS.values():
+        monkeypatch.delenv(variable, raising=False)
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}")] + [nbformat.v4.new_code_cell(src) for src in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def marker_notebooks(folder: Path) -> Path:
+    """Six notebooks; each leaves ran_<stage> in the outputs folder and prints what the kernel sees."""
+    for stage in STAGES:
+        write_notebook(
+            folder / f"{stage}.ipynb",
+            "import os\nfrom pathlib import Path",
+            f"out = Path(os.environ['WORKSHOP_OUTPUTS'])\nout.mkdir(exist_ok=True)\n(out / 'ran_{stage}').write_text('x')",
+            "from cola_workshop.settings import load_settings\n"
+            "s = load_settings()\n"
+            "print('EPOCHS', os.environ['WORKSHOP_EPOCHS'], s.epochs, s.max_train_samples)\n"
+            "print('CWD', os.getcwd())",
+        )
+    return folder
+
+
+def error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# run
+# --------------------------------------------------------------------------------------------------
+
+
+def test_run_range_settings_reach_kernel_and_sources_stay_unchanged(tmp_path, monkeypatch, capsys):
+    notebooks = marker_notebooks(tmp_path / "nbs")
+    before = {path.name: path.read_bytes() for path in notebooks.iterdir()}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKSHOP_EPOCHS", "5")  # the flag wins over the variable
+
+    code = cli.main(
+        ["run", "--notebooks", "nbs", "--outputs", "out", "--epochs", "2", "--max-train-samples", "7",
+         "--from", "2", "--to", "03_preprocessing", "--html", "--timeout", "60"]
+    )
+    output = capsys.readouterr().out
+    assert code == 0, output
+
+    outputs = tmp_path / "out"  # relative --outputs is relative to the current folder, not the repo root
+    assert sorted(p.name for p in outputs.glob("ran_*")) == ["ran_02_exploration", "ran_03_preprocessing"]
+    executed = outputs / "executed"
+    assert sorted(p.name for p in executed.iterdir()) == [
+        "02_exploration.html", "02_exploration.ipynb", "03_preprocessing.html", "03_preprocessing.ipynb",
+    ]
+    copy = nbformat.read(str(executed / "02_exploration.ipynb"), as_version=4)
+    printed = "".join(out.get("text", "") for out in copy.cells[-1].outputs)
+    assert "EPOCHS 2 2.0 7" in printed  # the flag reached the kernel and load_settings there agrees
+    assert f"CWD {notebooks.resolve()}" in printed or f"CWD {notebooks}" in printed
+    assert {path.name: path.read_bytes() for path in notebooks.iterdir()} == before  # sources never rewritten
+
+    assert "epochs  : 2" in output  # settings printed first
+    assert "02_exploration: running" in output and "03_preprocessing: done in" in output
+    assert "01_goal" not in output and "04_training_args" not in output
+    assert "  cell 3/4" in output  # per-cell progress, one line each when not on a terminal
+    assert "\r" not in output
+
+
+def test_failing_cell_names_notebook_and_cell_and_stops(tmp_path, capsys):
+    notebooks = tmp_path / "nbs"
+    write_notebook(notebooks / "01_goal.ipynb", "x = 1", "print('before')", "raise ValueError('the data is broken')", "x = 2")
+    write_notebook(notebooks / "02_exploration.ipynb", "print('must not run')")
+    outputs = tmp_path / "out"
+
+    code = cli.main(["run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "02"])
+    captured = capsys.readouterr()
+
+    assert code == 1
+    assert "01_goal.ipynb, cell 4/5" in captured.err  # markdown cell 1, code cells 2..5
+    assert "raise ValueError('the data is broken')" in captured.err
+    assert "ValueError: the data is broken" in captured.err
+    partial = outputs / "executed" / "01_goal.ipynb"
+    assert str(partial) in captured.err or "executed/01_goal.ipynb" in captured.err
+    copy = nbformat.read(str(partial), as_version=4)
+    assert "before" in copy.cells[2].outputs[0]["text"]  # saved with the outputs up to the failure
+    assert not copy.cells[4].get("outputs")
+    assert "02_exploration: running" not in captured.out
+    assert not (outputs / "executed" / "02_exploration.ipynb").exists()
+
+
+def test_ctrl_c_interrupts_the_cell_saves_the_copy_and_exits_130(tmp_path):
+    notebooks = tmp_path / "nbs"
+    write_notebook(notebooks / "01_goal.ipynb", "print('first cell ran')", "import time\ntime.sleep(60)", "print('never')")
+    outputs = tmp_path / "out"
+    command = [sys.executable, "-m", "cola_workshop.cli", "run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:  # wait until the sleeping cell runs
+            if "cell 3/4" in line:
+                break
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "interrupted (SIGINT)" in err and "cell 3/4" in err and "Traceback" not in err
+    copy = nbformat.read(str(outputs / "executed" / "01_goal.ipynb"), as_version=4)
+    assert "first cell ran" in copy.cells[1].outputs[0]["text"]
+    assert not copy.cells[3].get("outputs")
+
+
+def test_run_refuses_missing_notebook_before_starting(tmp_path, capsys):
+    write_notebook(tmp_path / "nbs" / "01_goal.ipynb", "pass")
+    code = cli.main(["run", "--notebooks", str(tmp_path / "nbs"), "--outputs", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.count("\n") == 1 and "02_exploration.ipynb" in captured.err
+    assert captured.out == ""  # refused before printing or running anything
+    assert not (tmp_path / "out").exists()
+
+
+def test_stage_range_accepts_numbers_and_names():
+    assert cli.stage_range("03", "5") == ["03_preprocessing", "04_training_args", "05_training"]
+    assert cli.stage_range("06_usage", None) == ["06_usage"]
+    assert cli.stage_range(None, None) == list(STAGES)
+    with pytest.raises(cli.CliError, match="--from"):
+        cli.stage_range("9", None)
+    with pytest.raises(cli.CliError, match="comes after"):
+        cli.stage_range("04", "02")
+
+
+# --------------------------------------------------------------------------------------------------
+# One-line errors
+# --------------------------------------------------------------------------------------------------
+
+
+def test_unknown_profile_is_one_line_naming_the_choices(capsys):
+    assert cli.main(["run", "--profile", "huge"]) == 2
+    line = error_line(capsys)
+    assert "--profile" in line and "'huge'" in line and "tiny" in line and "full" in line
+
+
+def test_bad_epochs_is_one_line_naming_the_flag(tmp_path, capsys):
+    assert cli.main(["run", "--epochs", "0", "--outputs", str(tmp_path)]) == 2
+    line = error_line(capsys)
+    assert line.startswith("cola-workshop: error: epochs must be a positive number") and "--epochs" in line
+
+
+def test_missing_model_folder_is_one_line_naming_the_flag(tmp_path, capsys):
+    assert cli.main(["run", "--model", str(tmp_path / "no-such-model"), "--outputs", str(tmp_path / "out")]) == 2
+    line = error_line(capsys)
+    assert line.startswith("cola-workshop: error:") and "does not exist" in line and "--model" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_stage_is_one_line(tmp_path, capsys):
+    assert cli.main(["clean", "--stage", "12", "--outputs", str(tmp_path), "--yes"]) == 2
+    assert "unknown stage '12'" in error_line(capsys)
+
+
+# --------------------------------------------------------------------------------------------------
+# status and clean
+# --------------------------------------------------------------------------------------------------
+
+
+def simulate_stages(outputs: Path, *stages: str):
+    settings = load_settings({}, outputs=str(outputs))
+    for stage in stages:
+        with save_stage(settings, stage) as folder:
+            (folder / "result.json").write_text("{}")
+    return settings
+
+
+def status_rows(text: str) -> dict[str, dict[str, str]]:
+    """The status table as {stage: {column: value}}, cut at the header's column positions."""
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("stage "))
+    names = ["stage", "done", "when", "settings match", "note"]
+    starts = [header.index(name) for name in names]
+    assert starts == sorted(starts)
+    rows = {}
+    for line in lines:
+        if line.split() and line.split()[0] in STAGES:
+            bounds = zip(starts, starts[1:] + [None])
+            rows[line.split()[0]] = {name: line[a:b].strip() for name, (a, b) in zip(names, bounds)}
+    return rows
+
+
+def test_status_shows_done_missing_stale_and_settings_mismatch(tmp_path, capsys):
+    outputs = tmp_path / "out"
+    simulate_stages(outputs, "01_goal", "02_exploration", "03_preprocessing", "02_exploration")  # 02 re-run: 03 stale
+
+    assert cli.main(["status", "--outputs", str(outputs)]) == 0
+    text = capsys.readouterr().out
+    rows = status_rows(text)
+    assert rows["01_goal"] == {"stage": "01_goal", "done": "yes", "when": rows["01_goal"]["when"], "settings match": "yes", "note": ""}
+    assert rows["01_goal"]["when"].endswith("UTC") and rows["01_goal"]["when"][:2] == "20"
+    assert rows["02_exploration"]["done"] == "yes" and rows["02_exploration"]["note"] == ""
+    assert rows["03_preprocessing"]["done"] == "yes"
+    assert rows["03_preprocessing"]["note"] == "stale: 02_exploration was re-run after it"
+    assert rows["04_training_args"] == {"stage": "04_training_args", "done": "no", "when": "-", "settings match": "-", "note": ""}
+    assert "run --from 03" in text
+
+    assert cli.main(["status", "--outputs", str(outputs), "--max-train-samples", "5"]) == 0
+    rows = status_rows(capsys.readouterr().out)
+    assert rows["01_goal"]["settings match"] == "no"  # made with the whole training split
+
+
+def test_clean_one_stage_keeps_everything_else(tmp_path, monkeypatch, capsys):
+    outputs = tmp_path / "out"
+    simulate_stages(outputs, "01_goal", "02_exploration", "03_preprocessing")
+    (outputs / "my_notes.txt").write_text("mine")
+    (outputs / "executed").mkdir()
+    (outputs / "executed" / "02_exploration.ipynb").write_text("{}")
+    (outputs / "executed" / "01_goal.ipynb").write_text("{}")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
+
+    assert cli.main(["clean", "--stage", "02", "--outputs", str(outputs), "--yes"]) == 0
+    printed = capsys.readouterr().out
+    assert "removed" in printed and "02_exploration" in printed
+    assert sorted(p.name for p in outputs.iterdir()) == ["01_goal", "03_preprocessing", "executed", "my_notes.txt"]
+    assert [p.name for p in (outputs / "executed").iterdir()] == ["01_goal.ipynb"]
+
+    assert cli.main(["clean", "--outputs", str(outputs), "--yes"]) == 0
+    assert [p.name for p in outputs.iterdir()] == ["my_notes.txt"]
+
+
+def test_clean_without_yes_needs_a_terminal_or_confirmation(tmp_path, monkeypatch, capsys):
+    outputs = tmp_path / "out"
+    simulate_stages(outputs, "01_goal")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert cli.main(["clean", "--outputs", str(outputs)]) == 2
+    assert "--yes" in error_line(capsys)
+    assert (outputs / "01_goal").is_dir()
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
+    assert cli.main(["clean", "--outputs", str(outputs)]) == 0
+    assert (outputs / "01_goal").is_dir()
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
+    assert cli.main(["clean", "--outputs", str(outputs)]) == 0
+    assert not (outputs / "01_goal").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# prefetch
+# --------------------------------------------------------------------------------------------------
+
+
+def test_prefetch_fails_fast_without_hub_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    target = tmp_path / "kit"
+    started = time.monotonic()
+    assert cli.main(["prefetch", "--to", str(target)]) == 2
+    assert time.monotonic() - started < 10
+    line = error_line(capsys)
+    assert line.startswith("cola-workshop: error: cannot reach the Hugging Face hub") and "network" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prefetch_refuses_a_local_model_folder(tmp_path, capsys):
+    (tmp_path / "ckpt").mkdir()
+    assert cli.main(["prefetch", "--model", str(tmp_path / "ckpt"), "--to", str(tmp_path / "kit")]) == 2
+    assert "local folder" in error_line(capsys)
+    assert not (tmp_path / "kit").exists()

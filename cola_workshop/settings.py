@@ -98,14 +98,15 @@ _PROFILE_DEFAULTS = {
         group_by_length=True,
         bf16_on_cpu=True,
     ),
-    # Rehearsal, CI and offline rooms: the CoLA-format sample and the tiny GPT-2 kept in data/.
+    # Rehearsal, CI and offline rooms: the CoLA-format sample and the tiny GPT-2 kept in data/. A model this small
+    # learns slowly, so it gets a larger learning rate and more (very short) epochs.
     "tiny": dict(
         model="data/tiny-gpt2",
         data="data/cola_tiny",
-        epochs=4,
+        epochs=10,
         max_train_samples=None,
         learning_rate=1e-3,
-        batch_size=16,
+        batch_size=32,
         eval_batch_size=64,
         weight_decay=0.01,
         warmup_ratio=0.1,

@@ -125,7 +125,7 @@ def _load_folder(folder: Path):
     if layout == "cola":
         train = read_labeled_tsv(root / "in_domain_train.tsv")
         validation = read_labeled_tsv(root / "in_domain_dev.tsv") + read_labeled_tsv(root / "out_of_domain_dev.tsv")
-        test = _test_rows([root.parent / "glue_test" / "test.tsv", root / "glue_test" / "test.tsv", root / "test.tsv"])
+        test = _test_rows([folder / "glue_test" / "test.tsv", folder / "test.tsv"])
     else:
         train = read_labeled_tsv(root / "train.tsv")
         validation = read_labeled_tsv(root / "dev.tsv")

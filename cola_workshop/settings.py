@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class Settings:
     @property
     def is_offline(self) -> bool:
         """True when neither the model nor the data come from the Hugging Face hub."""
-        return self.data != "hub" and Path(self.model).is_dir()
+        return self.data != "hub" and resolve_path(self.model).is_dir()
 
     def fingerprint(self) -> dict:
         """The settings that decide what the cached artifacts contain (the outputs folder does not)."""
@@ -86,7 +87,7 @@ _PROFILE_DEFAULTS = {
     "full": dict(
         model="openai-community/gpt2",
         data="hub",
-        epochs=3,
+        epochs=3.0,
         max_train_samples=None,
         learning_rate=2e-5,
         batch_size=32,
@@ -103,7 +104,7 @@ _PROFILE_DEFAULTS = {
     "tiny": dict(
         model="data/tiny-gpt2",
         data="data/cola_tiny",
-        epochs=10,
+        epochs=10.0,
         max_train_samples=None,
         learning_rate=1e-3,
         batch_size=32,
@@ -141,7 +142,7 @@ def _parse_epochs(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise SettingsError(f"epochs must be a positive number, got {text!r}: set --epochs / WORKSHOP_EPOCHS to e.g. 3")
     return value
 
@@ -218,6 +219,7 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
         values["epochs"] = _parse_epochs(given["epochs"])
     if "max_train_samples" in given:
         values["max_train_samples"] = _parse_max_samples(given["max_train_samples"])
+    values["epochs"] = float(values["epochs"])
     outputs = resolve_path(given.get("outputs", "outputs"))
     return Settings(profile=profile, outputs=outputs, **values)
 
@@ -229,7 +231,7 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
         ENV_VARS["profile"]: settings.profile,
         ENV_VARS["model"]: settings.model,
         ENV_VARS["data"]: settings.data,
-        ENV_VARS["epochs"]: f"{settings.epochs:g}",
+        ENV_VARS["epochs"]: repr(float(settings.epochs)),
         ENV_VARS["max_train_samples"]: "all" if samples is None else str(samples),
         ENV_VARS["outputs"]: str(settings.outputs),
     }

@@ -273,3 +273,23 @@ def last_checkpoint(settings: Settings) -> str | None:
 def remove_checkpoints(settings: Settings) -> None:
     """Delete the checkpoints of a training run whose result was saved: there is nothing left to resume."""
     shutil.rmtree(checkpoint_dir(settings), ignore_errors=True)
+
+
+def require_disk_space(settings: Settings, model) -> int:
+    """Fail before training, not halfway, when the outputs disk cannot hold checkpoints and the final model.
+
+    Each checkpoint holds the weights and Adam's two moment estimates (3 x float32 per parameter); two
+    checkpoints are kept, plus the final model. Returns the estimate in bytes.
+    """
+    needed = model.num_parameters() * 4 * (3 * 2 + 1)
+    folder = settings.outputs
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ArtifactError(
+            f"training needs about {needed / 1e9:.1f} GB free under {display_path(settings.outputs)} for checkpoints "
+            f"and the model, but only {free / 1e9:.1f} GB is free: free some space or point --outputs / "
+            "WORKSHOP_OUTPUTS at a larger disk"
+        )
+    return needed

@@ -1,0 +1,43 @@
+"""Which device trains, and in which precision: decided once, from what the machine offers."""
+
+from __future__ import annotations
+
+from .settings import Settings
+
+
+def cpu_supports_bf16() -> bool:
+    """True on CPUs with native bfloat16 instructions (e.g. AVX512-BF16, AMX), where bf16 autocast is faster."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def precision_arguments(settings: Settings) -> dict:
+    """TrainingArguments fields for this machine: bf16 (or fp16) on a GPU, bf16 autocast on capable CPUs.
+
+    On a CPU-only machine transformers 5 needs ``use_cpu=True`` before it accepts ``bf16=True``.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"bf16": bf16, "fp16": not bf16}
+    if torch.backends.mps.is_available():
+        return {}
+    return {"use_cpu": True, "bf16": settings.bf16_on_cpu and cpu_supports_bf16()}
+
+
+def describe_device(arguments: dict) -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        device = f"GPU ({torch.cuda.get_device_name(0)})"
+    elif torch.backends.mps.is_available():
+        device = "Apple GPU (mps)"
+    else:
+        device = f"CPU ({torch.get_num_threads()} threads)"
+    precision = "bf16" if arguments.get("bf16") else "fp16" if arguments.get("fp16") else "fp32"
+    return f"training on {device} in {precision}"

@@ -1,0 +1,20 @@
+import pytest
+import torch
+from transformers import TrainingArguments
+
+from cola_workshop import hardware
+from cola_workshop.settings import load_settings
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="checks the CPU-only path")
+def test_cpu_precision_follows_profile_and_cpu(tmp_path, monkeypatch):
+    full = hardware.precision_arguments(load_settings(environ={}, profile="full"))
+    tiny = hardware.precision_arguments(load_settings(environ={}, profile="tiny"))
+    assert full == {"use_cpu": True, "bf16": hardware.cpu_supports_bf16()}
+    assert tiny == {"use_cpu": True, "bf16": False}
+    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: False)
+    assert hardware.precision_arguments(load_settings(environ={}, profile="full"))["bf16"] is False
+    for arguments in (full, tiny):  # transformers 5 accepts them on this machine
+        args = TrainingArguments(output_dir=str(tmp_path), report_to="none", **arguments)
+        assert args.bf16 == arguments["bf16"]
+        assert hardware.describe_device(arguments).startswith("training on CPU")

@@ -85,7 +85,7 @@ def test_run_range_settings_reach_kernel_and_sources_stay_unchanged(tmp_path, mo
     ]
     copy = nbformat.read(str(executed / "02_exploration.ipynb"), as_version=4)
     printed = "".join(out.get("text", "") for out in copy.cells[-1].outputs)
-    assert "EPOCHS 2 2.0 7" in printed  # the flag reached the kernel and load_settings there agrees
+    assert "EPOCHS 2.0 2.0 7" in printed  # the flag reached the kernel and load_settings there agrees
     assert f"CWD {notebooks.resolve()}" in printed or f"CWD {notebooks}" in printed
     assert {path.name: path.read_bytes() for path in notebooks.iterdir()} == before  # sources never rewritten
 

@@ -115,6 +115,17 @@ def load_classifier(name: str, tokenizer=None):
     return _fit_to_tokenizer(model, tokenizer) if tokenizer is not None else model
 
 
+def is_causal_lm(name: str) -> bool:
+    """True when ``name`` is a left-to-right language model (GPT-2, Llama, ...), not an encoder such as BERT."""
+    from transformers import AutoConfig
+
+    source, context = _source(name, "model")
+    with context:
+        config = AutoConfig.from_pretrained(source, **_SAFE)
+    architectures = config.architectures or []
+    return any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures)
+
+
 def load_causal_lm(name: str, tokenizer=None):
     """The language model itself, for zero-shot scoring."""
     from transformers import AutoModelForCausalLM

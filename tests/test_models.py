@@ -258,3 +258,15 @@ def test_hub_id_without_hub_or_cache_fails_in_one_sentence(empty_hub_cache, load
     assert f"the {what} 'openai-community/gpt2' is not in the local cache" in message
     assert "--profile tiny" in message
     assert not any(Path(empty_hub_cache).rglob("*.safetensors"))
+
+
+def test_is_causal_lm_tells_decoders_from_encoders(tmp_path):
+    from transformers import BertConfig
+
+    from cola_workshop.models import is_causal_lm
+
+    assert is_causal_lm("data/tiny-gpt2")
+    encoder = tmp_path / "bert"
+    BertConfig(architectures=["BertForMaskedLM"]).save_pretrained(encoder)
+    (encoder / "model.safetensors").write_bytes(b"")  # only the config is read
+    assert not is_causal_lm(str(encoder))

@@ -278,10 +278,10 @@ def remove_checkpoints(settings: Settings) -> None:
 def require_disk_space(settings: Settings, model) -> int:
     """Fail before training, not halfway, when the outputs disk cannot hold checkpoints and the final model.
 
-    Each checkpoint holds the weights and Adam's two moment estimates (3 x float32 per parameter); two
-    checkpoints are kept, plus the final model. Returns the estimate in bytes.
+    Each checkpoint holds the weights and Adam's two moment estimates (3 x float32 per parameter); two are
+    kept, but the Trainer writes a third before it deletes the oldest; plus the final model. Returns bytes.
     """
-    needed = model.num_parameters() * 4 * (3 * 2 + 1)
+    needed = model.num_parameters() * 4 * (3 * 3 + 1)
     folder = settings.outputs
     while not folder.exists():
         folder = folder.parent

@@ -327,3 +327,23 @@ def test_last_checkpoint_is_the_newest_complete_one(settings):
     assert last_checkpoint(other) is None
     remove_checkpoints(settings)
     assert last_checkpoint(settings) is None and not folder.exists()
+
+
+def test_require_disk_space_refuses_a_too_small_disk_before_training(tmp_path, monkeypatch):
+    import collections
+
+    import cola_workshop.artifacts as artifacts
+
+    class Model:
+        def num_parameters(self):
+            return 1_000_000  # 4 MB per float32 copy
+
+    settings = load_settings(environ={}, profile="tiny", outputs=str(tmp_path / "not-yet" / "outputs"))
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(artifacts.shutil, "disk_usage", lambda path: usage(10**12, 0, 39_000_000))
+    with pytest.raises(artifacts.ArtifactError) as error:
+        artifacts.require_disk_space(settings, Model())
+    message = str(error.value)
+    assert "\n" not in message and "--outputs" in message and "GB is free" in message
+    monkeypatch.setattr(artifacts.shutil, "disk_usage", lambda path: usage(10**12, 0, 41_000_000))
+    assert artifacts.require_disk_space(settings, Model()) == 40_000_000

@@ -93,7 +93,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict | None = None) ->
 
 def check_sources(settings: Settings) -> None:
     """Fail before any kernel starts when the model or data folder cannot be used (hub sources pass)."""
-    models._local_folder(settings.model)  # ModelSourceError for a missing or broken checkpoint folder
+    models.local_checkpoint(settings.model)  # ModelSourceError for a missing or broken checkpoint folder
     if settings.data != "hub":
         folder = resolve_path(settings.data)
         if not folder.is_dir():  # a profile's default folder (load_settings checks only given values)
@@ -453,12 +453,7 @@ def clean_outputs(settings: Settings, stage: str | None = None) -> list[Path]:
     """Remove one stage's cached artifacts, or all stages' and ``executed/``; a user's own files stay."""
     if stage is not None:
         stage = stage_name(stage)
-        removed = clean_stage(settings, stage)
-        html = executed_path(settings, stage, ".html")
-        if html.is_file():
-            html.unlink()
-            removed.append(html)
-        return removed
+        return clean_stage(settings, stage)  # the stage, its checkpoints, leftovers and executed copies
     removed = [path for name in STAGES for path in clean_stage(settings, name)]
     executed = settings.outputs / "executed"
     if executed.is_dir():
@@ -494,7 +489,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def prefetch(settings: Settings, folder: Path) -> Path:
     """Download the model and CoLA into ``folder/model`` and ``folder/data``; the folder appears only when both
     downloads finished. HubUnreachableError at once (a few seconds) when the hub cannot be reached."""
-    if models._local_folder(settings.model, weights=False) is not None:
+    if models.local_checkpoint(settings.model, weights=False) is not None:
         raise CliError(
             f"--model {display_path(settings.model)} is a local folder: prefetch downloads a hub id such as "
             "openai-community/gpt2; a local folder can be given to run --model as it is"

@@ -21,7 +21,7 @@ class ModelSourceError(ValueError):
     """--model names something that is not a usable checkpoint."""
 
 
-def _local_folder(name: str, weights: bool = True) -> Path | None:
+def local_checkpoint(name: str, weights: bool = True) -> Path | None:
     """The checkpoint folder for ``name``, None for a hub id; ModelSourceError for a broken folder."""
     path = resolve_path(name)
     looks_local = name.startswith((".", "/", "~")) or path.exists()
@@ -51,7 +51,7 @@ def _source(name: str, what: str):
     """(path or id to pass to from_pretrained, context manager to load it in)."""
     import contextlib
 
-    folder = _local_folder(name, weights=what != "tokenizer")
+    folder = local_checkpoint(name, weights=what != "tokenizer")
     if folder is not None:
         return str(folder), contextlib.nullcontext()
     return name, hub_or_cache(f"the {what} {name!r}")
@@ -152,7 +152,7 @@ def save_for_offline(name: str, folder: Path) -> Path:
     """Download hub model ``name`` (config, tokenizer, safetensors weights) into ``folder`` for ``--model folder``."""
     from huggingface_hub import snapshot_download
 
-    if _local_folder(name) is not None:
+    if local_checkpoint(name) is not None:
         raise ModelSourceError(f"{display_path(name)} is already a local folder: copy it as it is")
     with hub_or_cache(f"the model {name!r}"):
         snapshot_download(

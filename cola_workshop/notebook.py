@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 
+from . import environment
 from .settings import Settings, load_settings
 
 
@@ -30,11 +31,14 @@ def quiet_libraries() -> None:
 
 
 def start() -> Settings:
-    """Settings for this run, with every random generator seeded; prints them for the learner."""
+    """Settings for this run, with every random generator seeded; prints them for the learner, with the Python
+    and library versions, the device and precision training will use, and a one-line warning (naming the fix)
+    when a version is not the one the workshop was tested with (``environment.report``)."""
     from transformers import set_seed
 
     settings = load_settings()
     quiet_libraries()
     set_seed(settings.seed)
     print(settings.describe())
+    print(environment.report(settings))
     return settings

@@ -1,4 +1,5 @@
-"""Project hygiene: the lock matches pyproject.toml, no committed file names a registry host, CI runs README's commands."""
+"""Project hygiene: the lock matches pyproject.toml and .ci/constraints.txt, installs are the locked versions,
+no committed file names a registry host, CI runs README's commands."""
 
 import hashlib
 import json
@@ -96,3 +97,130 @@ def test_ci_runs_exactly_the_readme_setup_and_test_commands():
     for title in ("Set up", "Test"):
         command = _readme_block(title)
         assert command in ci, f"`.ci/run` must run README's {title.lower()} command: {command}"
+
+
+# --------------------------------------------------------------------------------------------------
+# One source of versions: poetry.lock, exported for pip to .ci/constraints.txt by .ci/relock
+# --------------------------------------------------------------------------------------------------
+
+CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
+RELOCK_FIX = "poetry.lock and .ci/constraints.txt disagree: run .ci/relock --export-only (README: Upgrading dependencies)"
+KEY_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "nbval")
+
+
+def _constraints():
+    """(name, version, marker or None) for every line of .ci/constraints.txt."""
+    result = []
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"{line}: a constraint must pin one version"
+            result.append((canonicalize_name(requirement.name), specifier.version, requirement.marker))
+    return result
+
+
+def _locked_pairs():
+    return {(canonicalize_name(p["name"]), p["version"]) for p in _lock()["package"]}
+
+
+def _platforms():
+    """Marker environments of the supported platforms, for each Python minor the lock allows."""
+    from packaging.specifiers import SpecifierSet
+
+    allowed = SpecifierSet(_lock()["metadata"]["python-versions"])
+    machines = {("linux", "Linux", "posix"): ("x86_64", "aarch64"), ("darwin", "Darwin", "posix"): ("arm64", "x86_64"),
+                ("win32", "Windows", "nt"): ("AMD64",)}
+    for (sys_platform, system, os_name), names in machines.items():
+        for machine in names:
+            for minor in (m for m in range(8, 20) if f"3.{m}.0" in allowed):
+                yield dict(
+                    sys_platform=sys_platform, platform_system=system, os_name=os_name, platform_machine=machine,
+                    python_version=f"3.{minor}", python_full_version=f"3.{minor}.0", implementation_name="cpython",
+                    platform_python_implementation="CPython", platform_release="", platform_version="", extra="",
+                )
+
+
+def test_every_locked_version_is_a_constraint():
+    exported = {(name, version) for name, version, _ in _constraints()}
+    missing = sorted(_locked_pairs() - exported)
+    assert not missing, f"{RELOCK_FIX}; locked but not exported: {missing[:5]}"
+
+
+def test_every_constraint_is_a_locked_version():
+    extra = sorted({(name, version) for name, version, _ in _constraints()} - _locked_pairs())
+    assert not extra, f"{RELOCK_FIX}; exported but not locked: {extra[:5]}"
+
+
+def test_no_platform_gets_two_versions_of_a_package():
+    """pip ANDs constraints: two pins of one package on one platform make it give up (README, Set up)."""
+    lines = _constraints()
+    for env in _platforms():
+        active = [name for name, _, marker in lines if marker is None or marker.evaluate(env)]
+        twice = sorted({name for name in active if active.count(name) > 1})
+        where = f"{env['sys_platform']} {env['platform_machine']} Python {env['python_version']}"
+        assert not twice, f"{twice} pinned twice on {where}: .ci/export_constraints.py should have narrowed them"
+
+
+def test_marker_negation_of_the_export_script():
+    import importlib.util
+
+    from packaging.markers import Marker
+
+    spec = importlib.util.spec_from_file_location("export_constraints", ROOT / ".ci" / "export_constraints.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    markers = [
+        'python_version >= "3.11" and python_version < "3.13"',
+        'sys_platform == "linux" and (platform_machine == "aarch64" or platform_machine == "x86_64") or os_name == "nt"',
+        'platform_system == "Linux" and platform_machine != "x86_64" or python_version == "3.13" and os_name == "posix"',
+        'platform_machine not in "arm64 aarch64" and (python_version <= "3.11" or python_version > "3.12")',
+        'platform_machine in "x86_64 AMD64" and python_version > "3.11"',
+    ]
+    for text in markers:
+        marker, negated = Marker(text), Marker(module.negate(text))
+        for env in _platforms():
+            assert negated.evaluate(env) is not marker.evaluate(env), f"negate({text!r}) is wrong for {env}"
+
+
+def test_tested_versions_shipped_in_the_package_are_the_locked_ones():
+    tested = json.loads((ROOT / "cola_workshop" / "tested_versions.json").read_text())
+    locked = {}
+    for package in _lock()["package"]:
+        locked.setdefault(canonicalize_name(package["name"]), set()).add(package["version"])
+    assert tested["python"] == _lock()["metadata"]["python-versions"], RELOCK_FIX
+    assert set(KEY_PACKAGES) <= set(tested["packages"])
+    for name, versions in tested["packages"].items():
+        assert set(versions) == locked[name], f"tested_versions.json: {name} {versions} is not locked: {RELOCK_FIX}"
+
+
+def test_installed_versions_are_the_locked_ones():
+    """README's setup command installs exactly the locked versions (checked in the environment running the tests)."""
+    import os
+    from importlib import metadata
+
+    from packaging.version import Version
+
+    if os.environ.get("WORKSHOP_NEWEST") == "1":
+        pytest.skip("WORKSHOP_NEWEST=1: installed without .ci/constraints.txt, on purpose the newest allowed versions")
+    installed = {canonicalize_name(d.metadata["Name"]): Version(d.version).public for d in metadata.distributions()}
+    applicable = {name: version for name, version, marker in _constraints() if marker is None or marker.evaluate()}
+    for name in KEY_PACKAGES:
+        assert name in installed, f"{name} is not installed: run README's setup command"
+    wrong = {name: (installed[name], version) for name, version in applicable.items()
+             if name in installed and installed[name] != version}
+    assert not wrong, (
+        f"installed (found, locked) versions differ: {wrong}: run README's setup command "
+        "(.venv/bin/python -m pip install -e . -c .ci/constraints.txt)"
+    )
+
+
+def test_readme_setup_installs_the_locked_versions_and_names_them():
+    assert "-c .ci/constraints.txt" in _readme_block("Set up"), "README's setup must install with .ci/constraints.txt"
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"The committed notebooks were executed with (.*?)\.\n", readme, re.S)
+    assert match, "README must say which versions the committed notebooks were executed with"
+    stated = dict(re.findall(r"\b([a-z][\w-]*) (\d+(?:\.\d+)+)", match.group(1)))
+    locked = {name: version for name, version in _locked_pairs()}
+    for name in KEY_PACKAGES:
+        assert stated.get(name) == locked[name], f"README states {name} {stated.get(name)}, the lock has {locked[name]}"

@@ -6,6 +6,10 @@ Subcommands::
     cola-workshop status [--outputs DIR] [settings flags]
     cola-workshop clean [--stage NN] [--outputs DIR] [--yes]
     cola-workshop prefetch [--model HUB_ID] [--data hub] --to DIR
+    cola-workshop doctor [--kit DIR] [settings flags]
+    cola-workshop learner-edition DIR [--force]
+    cola-workshop site [--to DIR] [--strict]
+    cola-workshop demo [--port N] [--model DIR] [--host ADDR] [--outputs DIR]
 
 ``run`` passes its settings to the notebooks through the same WORKSHOP_* variables a learner can set before
 starting Jupyter (``settings_to_env``), so a notebook run from here and one run by hand compute the same thing.
@@ -14,7 +18,7 @@ rewritten. Paths given on the command line are relative to the current folder (W
 to the repository root, as in the notebooks).
 
 Exit codes: 0 success, 1 a notebook cell failed, 2 a usage or settings error (one line on stderr),
-130 interrupted by Ctrl-C (143 by SIGTERM); the executed copy keeps what ran.
+130 interrupted by Ctrl-C (143 by SIGTERM); the executed copy keeps what ran. ``doctor``: 1 when a check failed.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import data as data_module
-from . import models
+from . import doctor, models
 from .artifacts import STAGES, ArtifactError, clean_stage, stage_name, stage_states
 from .data import DataFormatError
+from .demo import DemoError
+from .editions import EditionError, exercise_counts, write_learner_edition
 from .execution import EXIT_OK, NOTEBOOKS_DIR, NotebookMissingError, is_terminal, notebook_paths, run_notebooks
 from .hub import HubUnreachableError, hub_endpoint, hub_reachable
 from .models import ModelSourceError
+from .site import SiteError
 from .settings import (
     ENV_VARS,
     PROFILES,
@@ -55,7 +62,8 @@ class CliError(Exception):
 
 
 EXPECTED_ERRORS = (
-    SettingsError, ArtifactError, DataFormatError, ModelSourceError, HubUnreachableError, NotebookMissingError, CliError
+    SettingsError, ArtifactError, DataFormatError, ModelSourceError, HubUnreachableError, NotebookMissingError, CliError,
+    SiteError, DemoError,
 )
 
 
@@ -253,6 +261,50 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    # --model/--data/--kit are what the doctor examines: a broken folder is a finding with its fix, not a usage error.
+    model, data, args.model, args.data = args.model, args.data, None, None
+    settings = settings_from_args(args)
+    findings = doctor.diagnose(settings, kit=args.kit, model=model, data=data)
+    print(doctor.render(settings, findings))
+    return doctor.exit_code(findings)
+
+
+def cmd_learner_edition(args: argparse.Namespace) -> int:
+    import nbformat
+
+    source = Path(args.notebooks).expanduser().absolute() if args.notebooks else NOTEBOOKS_DIR
+    try:
+        written = write_learner_edition(source, Path(_absolute(args.dir)), force=args.force)
+    except EditionError as error:
+        raise CliError(str(error)) from None
+    counts = [exercise_counts(nbformat.read(str(path), as_version=4)) for path in written]
+    where = display_path(Path(args.dir).absolute())
+    print(f"wrote {len(written)} notebooks with {sum(s for s, _ in counts)} exercises to {where}: solutions replaced by "
+          f"'# YOUR CODE HERE', outputs cleared")
+    print(f"learners open them with: jupyter lab {shlex.quote(where)}")
+    return EXIT_OK
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from .site import build_site  # Sphinx is imported only here (the optional 'site' extra)
+
+    build = build_site(args.to, strict=args.strict)
+    for warning in build.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"site written to {display_path(build.index.parent)}: open {display_path(build.index)} in a browser")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo  # gradio is imported only here (the optional 'demo' extra)
+
+    # Only the outputs folder matters here (it holds notebook 05's model): other WORKSHOP_* values must not stop it.
+    environ = {key: value for key, value in os.environ.items() if key == ENV_VARS["outputs"]}
+    run_demo(settings_from_args(args, environ), model=args.model_dir, port=args.port, host=args.host)
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------------------------------
 # Argument parsing
 # --------------------------------------------------------------------------------------------------
@@ -325,7 +377,56 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--data", metavar="hub", help="data source (default: hub)")
     fetch.add_argument("--to", required=True, metavar="DIR", help="folder to create")
     fetch.set_defaults(handler=cmd_prefetch)
+
+    check = commands.add_parser(
+        "doctor",
+        help="check this machine before the workshop",
+        description="Check versions, device, the hub, an offline kit and free disk for the chosen settings; "
+        "exit 1 with one line naming the fix when something would stop the workshop.",
+    )
+    _add_settings_flags(check)
+    check.add_argument("--kit", metavar="DIR", help="a folder written by prefetch: check DIR/model and DIR/data")
+    check.set_defaults(handler=cmd_doctor)
+
+    learner = commands.add_parser(
+        "learner-edition",
+        help="write the notebooks without solutions, for learners",
+        description="Write the learner edition of the notebooks into DIR: each exercise's reference solution "
+        "replaced by '# YOUR CODE HERE', all outputs cleared, everything else as committed.",
+    )
+    learner.add_argument("dir", metavar="DIR", help="folder to write the six notebooks into (created if missing)")
+    learner.add_argument("--force", action="store_true", help="overwrite notebooks already in DIR")
+    learner.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)  # for tests
+    learner.set_defaults(handler=cmd_learner_edition)
+
+    site = commands.add_parser(
+        "site",
+        help="build the notebooks and the guide as a static HTML site",
+        description="Build the six notebooks as committed (outputs and plots, nothing re-executed) and README's "
+        "guide into a static HTML site. Needs the 'site' extra.",
+    )
+    site.add_argument("--to", metavar="DIR", help="where to write it (default: outputs/site)")
+    site.add_argument("--strict", action="store_true", help="fail when Sphinx warns (broken links, ...)")
+    site.set_defaults(handler=cmd_site)
+
+    demo = commands.add_parser(
+        "demo",
+        help="try the fine-tuned model in a local web page",
+        description="Serve a page where you type a sentence and see the probability that your fine-tuned model "
+        "calls it acceptable. Needs the 'demo' extra; stop it with Ctrl-C.",
+    )
+    demo.add_argument("--model", dest="model_dir", metavar="DIR", help="model folder (default: <outputs>/05_training/model)")
+    demo.add_argument("--port", type=_port, metavar="N", help="port (default: the first free one from 7860)")
+    demo.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address to listen on (default: 127.0.0.1)")
+    _add_settings_flags(demo, outputs_only=True)
+    demo.set_defaults(handler=cmd_demo)
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return int(text)
 
 
 def _positive_int(text: str) -> int:

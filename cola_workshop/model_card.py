@@ -107,7 +107,7 @@ def front_matter(facts: dict) -> str:
     from huggingface_hub import EvalResult, ModelCardData
 
     tiny, sample = facts["profile"] == "tiny", _is(facts["data"], "data/cola_tiny")
-    dataset = ("cola_tiny", "cola_tiny (synthetic CoLA-format sample)") if sample else ("nyu-mll/glue", "GLUE CoLA")
+    dataset = ("cola_tiny", "cola_tiny (a sample of CoLA v1.1)") if sample else ("nyu-mll/glue", "GLUE CoLA")
     common = dict(task_type="text-classification", task_name="Acceptability (CoLA)", dataset_type=dataset[0],
                   dataset_name=dataset[1], dataset_config=None if sample else "cola", dataset_split="validation")
     metrics = facts["metrics"]
@@ -145,7 +145,8 @@ def _number(value) -> str:
 
 def _describe_model(facts: dict) -> str:
     if _is(facts["model"], "data/tiny-gpt2"):
-        what = "`data/tiny-gpt2`, the workshop's tiny stand-in for GPT-2 (2 layers, width 64, a 512-token vocabulary)"
+        what = ("`data/tiny-gpt2`, the workshop's tiny stand-in for GPT-2 (GPT-2's own tokenizer on a small model "
+                "pretrained on the text of CoLA training sentences outside the sample; see its README)")
     elif facts["base_model"]:
         what = f"[`{facts['base_model']}`](https://huggingface.co/{facts['base_model']})"
     else:
@@ -156,8 +157,8 @@ def _describe_model(facts: dict) -> str:
 
 def _describe_data(facts: dict) -> list[str]:
     if _is(facts["data"], "data/cola_tiny"):
-        source = ("`data/cola_tiny`: a small synthetic sample in CoLA's format, made up from templates (no sentence "
-                  "comes from CoLA)")
+        source = ("`data/cola_tiny`: a small stratified sample of the CoLA v1.1 public release, real sentences with "
+                  "their labels (see its README)")
     elif facts["data"] == "hub":
         source = "GLUE's copy of CoLA (`nyu-mll/glue`, configuration `cola`; CoLA v1.0) from the Hugging Face hub"
     else:
@@ -243,7 +244,7 @@ def render_card(facts: dict, comparison=None) -> str:
              "(CoLA, the Corpus of Linguistic Acceptability), by notebook 05 of the CoLA fine-tuning workshop.", ""]
     if tiny:
         lines += ["> **Rehearsal model.** This card comes from the workshop's `tiny` profile: a tiny model trained on a "
-                  "small synthetic sample, so that the notebooks run offline in about a minute. Its numbers only show "
+                  "small sample of CoLA, so that the notebooks run offline in about a minute. Its numbers only show "
                   "that every step works; they are not a result.", ""]
     lines += ["## Data", "", *_describe_data(facts), ""]
     rows = _training_rows(facts)

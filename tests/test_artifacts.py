@@ -184,7 +184,7 @@ def test_other_training_settings_are_refused_from_stage_04_on(settings, tmp_path
     with pytest.raises(ArtifactError) as error:
         load_stage(more_epochs, "04")
     message = str(error.value)
-    assert "other settings" in message and "epochs=10" in message and "(now 3.0)" in message
+    assert "other settings" in message and "epochs=5" in message and "(now 3.0)" in message
     assert "notebooks/04_training_args.ipynb" in message
     # The data stages do not depend on the number of epochs.
     for stage in ("01", "02", "03"):

@@ -116,8 +116,8 @@ def tiny(tiny_settings):
 
 def test_tiny_sample_has_the_hubs_structure(tiny):
     check_structure(tiny)
-    assert (len(tiny["train"]), len(tiny["validation"]), len(tiny["test"])) == (960, 96 + 64, 30)
-    assert tiny["test"]["label"] == [-1] * 30
+    assert (len(tiny["train"]), len(tiny["validation"]), len(tiny["test"])) == (1000, 100 + 100, 100)
+    assert tiny["test"]["label"] == [-1] * 100
 
 
 def test_tiny_validation_is_in_domain_then_out_of_domain(tiny, tiny_settings):
@@ -126,7 +126,7 @@ def test_tiny_validation_is_in_domain_then_out_of_domain(tiny, tiny_settings):
     rows = in_domain + out_of_domain
     assert tiny["validation"]["sentence"] == [row["sentence"] for row in rows]
     assert tiny["validation"]["label"] == [row["label"] for row in rows]
-    assert in_domain_validation_rows(tiny_settings) == 96 == len(in_domain)
+    assert in_domain_validation_rows(tiny_settings) == 100 == len(in_domain)
     train = read_labeled_tsv(TINY / "raw" / "in_domain_train.tsv")
     assert tiny["train"]["sentence"] == [row["sentence"] for row in train]
 
@@ -277,7 +277,7 @@ def test_max_train_samples_larger_than_train_keeps_everything(tiny):
 
 def test_save_for_offline_round_trip(tmp_path, tiny, tiny_settings):
     folder = save_for_offline(tiny_settings, tmp_path / "prefetch")
-    assert json.loads((folder / SAVED_INFO).read_text()) == {"source": "data/cola_tiny", "in_domain_validation_rows": 96}
+    assert json.loads((folder / SAVED_INFO).read_text()) == {"source": "data/cola_tiny", "in_domain_validation_rows": 100}
     assert detect_layout(folder) == ("saved", folder)
     settings = settings_for(folder)
     loaded = load_cola(settings)
@@ -285,7 +285,7 @@ def test_save_for_offline_round_trip(tmp_path, tiny, tiny_settings):
     for split in ("train", "validation", "test"):
         assert loaded[split].features == tiny[split].features
         assert loaded[split].to_dict() == tiny[split].to_dict(), split
-    assert in_domain_validation_rows(settings) == 96
+    assert in_domain_validation_rows(settings) == 100
 
 
 def test_saved_folder_without_source_info_assumes_the_hubs_split(tmp_path, tiny_settings):

@@ -76,21 +76,21 @@ def test_load_tokenizer_adds_the_end_of_text_token_for_padding(tokenizer):
     assert tokenizer.eos_token == "<|endoftext|>"
     assert tokenizer.pad_token == tokenizer.eos_token
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
-    assert len(tokenizer) == 512, "reusing eos adds no token"
+    assert len(tokenizer) == 50257, "reusing eos adds no token"
     assert tokenizer.padding_side == "right"
 
 
 def test_load_tokenizer_without_pad_leaves_it_as_shipped():
     bare = load_tokenizer(TINY_MODEL, pad=False)
     assert bare.pad_token is None and bare.pad_token_id is None
-    assert len(bare) == 512
+    assert len(bare) == 50257
 
 
 def test_add_pad_token_reuses_eos():
     tok = load_tokenizer(TINY_MODEL, pad=False)
     message = add_pad_token(tok)
     assert message == f"no padding token: reusing '<|endoftext|>' (id {tok.eos_token_id}) for padding"
-    assert tok.pad_token == "<|endoftext|>" and len(tok) == 512
+    assert tok.pad_token == "<|endoftext|>" and len(tok) == 50257
     assert add_pad_token(tok) == "the tokenizer already has a padding token: '<|endoftext|>'"
 
 
@@ -121,7 +121,7 @@ def test_classifier_has_colas_two_labels_and_the_pad_id(classifier, tokenizer):
     assert classifier.config.num_labels == 2
     assert classifier.config.id2label == {0: "unacceptable", 1: "acceptable"} == ID2LABEL
     assert classifier.config.label2id == {"unacceptable": 0, "acceptable": 1} == LABEL2ID
-    assert classifier.config.pad_token_id == tokenizer.pad_token_id == 0
+    assert classifier.config.pad_token_id == tokenizer.pad_token_id == 50256
     assert classifier.score.out_features == 2
 
 
@@ -145,8 +145,8 @@ def test_a_new_pad_token_grows_the_embeddings(tmp_path):
     tok = load_tokenizer(TINY_MODEL, pad=False)
     tok.add_special_tokens({"pad_token": "<pad>"})
     model = load_classifier(TINY_MODEL, tok)
-    assert model.get_input_embeddings().weight.shape[0] == len(tok) == 513
-    assert model.config.pad_token_id == tok.pad_token_id == 512
+    assert model.get_input_embeddings().weight.shape[0] == len(tok) == 50258
+    assert model.config.pad_token_id == tok.pad_token_id == 50257
 
 
 def test_causal_lm_and_question_answering_load(tokenizer):
@@ -154,7 +154,7 @@ def test_causal_lm_and_question_answering_load(tokenizer):
     assert not lm.training and lm.config.pad_token_id == tokenizer.pad_token_id
     with torch.no_grad():
         logits = lm(**tokenizer(SENTENCES[0], return_tensors="pt")).logits
-    assert logits.shape[-1] == 512
+    assert logits.shape[-1] == 50257
     qa = load_question_answering(TINY_MODEL)
     assert not qa.training
     with torch.no_grad():
@@ -164,7 +164,7 @@ def test_causal_lm_and_question_answering_load(tokenizer):
 
 def test_absolute_and_dot_relative_folders_load(tmp_path):
     model = load_causal_lm(str(REPO_ROOT / TINY_MODEL))
-    assert model.config.n_layer == 2
+    assert model.config.n_layer == 4
     assert load_tokenizer("./" + TINY_MODEL).pad_token == "<|endoftext|>"
 
 

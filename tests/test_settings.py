@@ -78,7 +78,7 @@ def test_environment_variables_override_the_profile(tmp_path):
     assert settings.model == "openai-community/gpt2"
     assert settings.data == "hub"
     # The hyperparameters still come from the profile.
-    assert settings.learning_rate == 1e-3
+    assert settings.learning_rate == 3e-3
 
 
 def test_blank_environment_variables_count_as_not_set():

@@ -1,183 +1,254 @@
-"""The tiny profile's assets in data/: CoLA's format, sensible content, a loadable model, and a reproducible generator."""
+"""The tiny profile's assets in data/: real CoLA rows, GPT-2's real tokenizer, a loadable small model, and a recipe
+(data/make_tiny_assets.py) that redraws the sample byte for byte and pretrains deterministically.
+
+Tests that need the real corpus or tokenizer files in ../shared/data skip with a reason where they are absent.
+Trained float weights are never compared with the committed ones: they differ between CPUs.
+"""
 
 from __future__ import annotations
 
-import json
 import re
+import sys
+from collections import Counter
 
 import pytest
 
-from cola_workshop import tiny_assets
 from cola_workshop.settings import REPO_ROOT
 
-DATA = REPO_ROOT / "data" / "cola_tiny"
-MODEL = REPO_ROOT / "data" / "tiny-gpt2"
-RAW_SPLITS = {"raw/in_domain_train.tsv": 960, "raw/in_domain_dev.tsv": 96, "raw/out_of_domain_dev.tsv": 64}
-TEST_SPLIT = "glue_test/test.tsv"
-# Only present on machines that hold the real corpus next to the checkout; used to check nothing was copied.
-REAL_COLA = REPO_ROOT.parent / "shared" / "data" / "cola_public"
+RECIPE_DIR = REPO_ROOT / "data"
+DATA = RECIPE_DIR / "cola_tiny"
+MODEL = RECIPE_DIR / "tiny-gpt2"
+SHARED = REPO_ROOT.parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "cola_public").is_dir() or not (SHARED / "gpt2-tokenizer").is_dir(),
+    reason="the real CoLA release and GPT-2 tokenizer are not in ../shared/data next to this checkout",
+)
+GPT2_IDS = {
+    "Our friends won't buy this analysis, let alone the next one we propose.":
+    [5122, 2460, 1839, 470, 2822, 428, 3781, 11, 1309, 3436, 262, 1306, 530, 356, 18077, 13],
+}  # fmt: skip
+SIZE_LIMIT = 10_000_000  # bytes, all of data/tiny-gpt2
+
+sys.path.insert(0, str(RECIPE_DIR))  # the recipe lives beside the data, outside the package
+import make_tiny_assets as recipe  # noqa: E402
+import tiny_gpt2_recipe  # noqa: E402
 
 
-def _raw_rows(name: str) -> list[list[str]]:
+def _lines(name: str) -> list[str]:
     text = (DATA / name).read_text(encoding="utf-8")
     assert text.endswith("\n") and not text.endswith("\n\n"), f"{name}: one trailing newline"
-    return [line.split("\t") for line in text.splitlines()]
+    return text.splitlines()
 
 
-def _test_sentences() -> list[str]:
-    lines = (DATA / TEST_SPLIT).read_text(encoding="utf-8").splitlines()
-    return [line.split("\t")[1] for line in lines[1:]]
+def _labelled(name: str) -> list[list[str]]:
+    return [line.split("\t") for line in _lines(name)]
 
 
-def _all_sentences() -> dict[str, list[str]]:
-    sentences = {name: [row[3] for row in _raw_rows(name)] for name in RAW_SPLITS}
-    sentences[TEST_SPLIT] = _test_sentences()
-    return sentences
+def test_files_have_colas_and_glues_format():
+    for name in (recipe.TRAIN, recipe.IN_DEV, recipe.OUT_DEV):
+        rows = _labelled(name)
+        assert len(rows) == recipe.SIZES[name]
+        assert all(len(row) == 4 and row[1] in ("0", "1") and row[3].strip() for row in rows), name
+        acceptable = sum(row[1] == "1" for row in rows) / len(rows)
+        assert 0.65 <= acceptable <= 0.75, f"{name}: {acceptable:.0%} acceptable, CoLA has about 70%"
+    lines = _lines(recipe.TEST)
+    assert lines[0] == "index\tsentence" and len(lines) - 1 == recipe.SIZES[recipe.TEST]
+    assert all(re.fullmatch(r"\d+\t\S.*", line) for line in lines[1:])
 
 
-@pytest.mark.parametrize("name", sorted(RAW_SPLITS))
-def test_raw_files_have_colas_format(name):
-    rows = _raw_rows(name)
-    assert len(rows) == RAW_SPLITS[name]
-    for row in rows:
-        assert len(row) == 4, row
-        source, label, mark, sentence = row
-        assert re.fullmatch(r"tw\d\d", source), row
-        assert label in ("0", "1"), row
-        assert mark == ("*" if label == "0" else ""), row
-        assert sentence == sentence.strip() and sentence[0].isupper() and sentence.endswith("."), row
-        assert sentence.count(".") == 1 and "  " not in sentence, row
-        assert 2 <= len(sentence.split()) <= 16, row
-    acceptable = sum(row[1] == "1" for row in rows) / len(rows)
-    assert 0.6 <= acceptable <= 0.8, f"{name}: {acceptable:.0%} acceptable"
+def test_validation_has_both_domains_as_the_workshop_loads_it():
+    from cola_workshop.data import in_domain_validation_rows, load_cola
+    from cola_workshop.settings import load_settings
+
+    settings = load_settings(environ={}, profile="tiny")
+    assert settings.data == "data/cola_tiny"
+    dataset = load_cola(settings)
+    assert (len(dataset["train"]), len(dataset["validation"]), len(dataset["test"])) == (1000, 200, 100)
+    assert in_domain_validation_rows(settings) == 100
+    train_journals = {row[0] for row in _labelled(recipe.TRAIN)}
+    assert {row[0] for row in _labelled(recipe.IN_DEV)} <= train_journals
+    assert not {row[0] for row in _labelled(recipe.OUT_DEV)} & train_journals, "out-of-domain journals are unseen"
 
 
-def test_sources_separate_in_domain_from_out_of_domain():
-    sources = {name: {row[0] for row in _raw_rows(name)} for name in RAW_SPLITS}
-    train = sources["raw/in_domain_train.tsv"]
-    assert len(train) >= 2
-    assert sources["raw/in_domain_dev.tsv"] == train
-    assert sources["raw/out_of_domain_dev.tsv"] and not sources["raw/out_of_domain_dev.tsv"] & train
-    for name in RAW_SPLITS:  # grouped by source, as in CoLA's files
-        column = [row[0] for row in _raw_rows(name)]
-        assert column == sorted(column)
+def test_the_sample_keeps_colas_quirks_for_notebook_02_to_find():
+    train = _labelled(recipe.TRAIN)
+    counts = Counter(row[3] for row in train)
+    duplicated = {sentence for sentence, n in counts.items() if n > 1}
+    assert duplicated, "CoLA's train split has duplicated sentences; the sample should show some"
+    assert any(len({row[1] for row in train if row[3] == sentence}) == 2 for sentence in duplicated)
+    for name in (recipe.IN_DEV, recipe.OUT_DEV):
+        assert any(row[3] in counts for row in _labelled(name)), f"{name} shares no sentence with train"
+    assert any(line.split("\t")[1] in counts for line in _lines(recipe.TEST)[1:])
 
 
-def test_glue_test_file_has_glues_format():
-    lines = (DATA / TEST_SPLIT).read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "index\tsentence"
-    rows = [line.split("\t") for line in lines[1:]]
-    assert 20 <= len(rows) <= 40
-    assert [row[0] for row in rows] == [str(i) for i in range(len(rows))]
-    assert all(len(row) == 2 and row[1].endswith(".") for row in rows)
-
-
-def test_no_sentence_appears_twice_within_or_across_splits():
-    everything = [sentence for sentences in _all_sentences().values() for sentence in sentences]
-    assert len(everything) == len(set(everything))
-    assert len(set(map(str.lower, everything))) == len(everything)
-
-
-@pytest.mark.skipif(not REAL_COLA.is_dir(), reason="the real CoLA corpus is not next to this checkout")
-def test_no_sentence_comes_from_the_real_corpus():
-    real = set()
-    for path in sorted((REAL_COLA / "raw").glob("*.tsv")):
-        real |= {line.split("\t")[-1].strip() for line in path.read_text(encoding="utf-8").splitlines()}
-    ours = {sentence for sentences in _all_sentences().values() for sentence in sentences}
-    assert not ours & real
-
-
-def test_data_readme_says_what_it_is_and_how_to_regenerate():
+def test_readme_checksums_match_the_files():
     readme = (DATA / "README.md").read_text(encoding="utf-8")
-    assert "Warstadt" in readme and "python -m cola_workshop.tiny_assets" in readme
+    listed = _listed_checksums(DATA / "README.md")
+    files = sorted(p.relative_to(DATA).as_posix() for p in DATA.rglob("*") if p.is_file() and p.name != "README.md")
+    assert sorted(listed) == files
+    for name, digest in listed.items():
+        assert recipe.sha256(DATA / name) == digest, f"{name} changed after the README was written"
+    assert "Warstadt" in readme and "arXiv:1805.12471" in readme and "fair use" in readme
+
+
+@needs_shared
+def test_every_row_is_a_row_of_the_release_with_its_label():
+    for name in recipe.SIZES:
+        release = (SHARED / "cola_public" / name).read_text(encoding="utf-8").split("\n")
+        ours = _lines(name)[1:] if name == recipe.TEST else _lines(name)
+        assert set(ours) <= set(release), f"{name}: a row is not byte-identical to a row of the release"
+        positions = [release.index(line) for line in ours]
+        assert positions == sorted(positions), f"{name}: rows are not in the release's order"
+
+
+@needs_shared
+def test_the_recipe_redraws_the_sample_byte_for_byte(tmp_path):
+    corpus = recipe.read_corpus(SHARED)
+    recipe.write_sample(corpus, recipe.draw_sample(corpus), SHARED, tmp_path)
+    files = sorted(p.relative_to(DATA).as_posix() for p in DATA.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == files
+    for name in files:
+        assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
+
+
+@needs_shared
+def test_pretraining_text_excludes_every_sentence_of_the_sample():
+    corpus = recipe.read_corpus(SHARED)
+    sample = recipe.draw_sample(corpus)
+    tiny = recipe.sample_sentences(sample)
+    text = tiny_gpt2_recipe.pretraining_sentences(corpus[recipe.TRAIN], tiny)
+    assert text and not set(text) & tiny and len(text) == len(set(text))
+    assert len(text) == len({row.sentence for row in corpus[recipe.TRAIN]} - tiny)
+
+
+@needs_shared
+def test_tokenizer_files_are_openais_unchanged():
+    for name in tiny_gpt2_recipe.TOKENIZER_FILES:
+        assert (MODEL / name).read_bytes() == (SHARED / "gpt2-tokenizer" / name).read_bytes(), name
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
+    from cola_workshop.models import load_tokenizer
+
+    return load_tokenizer("data/tiny-gpt2", pad=False)
+
+
+def test_tokenizer_is_gpt2s_byte_level_bpe_without_a_pad_token(tokenizer):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(MODEL)
-
-
-def test_tokenizer_is_a_gpt2_byte_level_bpe_without_pad_token(tokenizer):
-    assert 400 <= len(tokenizer) <= 600
-    assert tokenizer.pad_token is None
+    assert AutoTokenizer.from_pretrained(MODEL).is_fast and tokenizer.is_fast
+    assert len(tokenizer) == 50257 and tokenizer.pad_token is None
     assert tokenizer.bos_token == tokenizer.eos_token == tokenizer.unk_token == "<|endoftext|>"
-    config = json.loads((MODEL / "config.json").read_text())
-    assert config["vocab_size"] == len(tokenizer)
-    assert config["eos_token_id"] == config["bos_token_id"] == tokenizer.eos_token_id
-    sentences = [sentence for sentences in _all_sentences().values() for sentence in sentences]
-    for sentence in sentences + ["Zebras quietly juggle 42 umbrellas, don't they?"]:  # unseen words too
-        ids = tokenizer(sentence)["input_ids"]
-        assert tokenizer.eos_token_id not in ids
+    assert tokenizer.eos_token_id == 50256
+    for sentence, ids in GPT2_IDS.items():
+        assert tokenizer(sentence)["input_ids"] == ids
         assert tokenizer.decode(ids) == sentence
-    # Byte-level BPE with GPT-2's leading-space convention and learned merges.
-    assert tokenizer.tokenize("The girl wrote a letter.")[1] == "Ġgirl"
+    assert not (MODEL / "tokenizer.json").exists(), "tokenizer.json would add 2 MB; vocab.json + merges.txt suffice"
 
 
-def test_model_folder_is_small_and_has_no_pickles():
+def test_model_folder_is_small_licensed_and_has_no_pickles():
     names = {path.name for path in MODEL.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= names
+    assert {"config.json", "model.safetensors", "vocab.json", "merges.txt", "LICENSE", "README.md"} <= names
     assert not [name for name in names if name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
-    assert sum(path.stat().st_size for path in MODEL.iterdir()) < 1_000_000
+    assert sum(path.stat().st_size for path in MODEL.iterdir()) < SIZE_LIMIT
+    assert "Modified MIT License" in (MODEL / "LICENSE").read_text(encoding="utf-8")
 
 
-def test_model_loads_for_sequence_classification_with_two_labels(tokenizer):
+def test_model_loads_through_the_workshops_loaders_in_float32(tokenizer):
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(MODEL, use_safetensors=True)
-    assert model.config.num_labels == 2 and model.score.out_features == 2
-    assert (model.config.n_layer, model.config.n_head, model.config.n_embd) == (2, 2, 64)
+    from cola_workshop.models import load_causal_lm, load_classifier, load_question_answering
+
+    classifier = load_classifier("data/tiny-gpt2", tokenizer)
+    assert classifier.config.num_labels == 2 and classifier.score.out_features == 2
+    assert {p.dtype for p in classifier.parameters()} == {torch.float32}
+    lm = load_causal_lm("data/tiny-gpt2", tokenizer)
+    assert type(lm).__name__ == "GPT2LMHeadModel" and lm.config.vocab_size == len(tokenizer)
+    assert {p.dtype for p in lm.parameters()} == {torch.float32}
+    assert type(load_question_answering("data/tiny-gpt2", tokenizer)).__name__ == "GPT2ForQuestionAnswering"
     with torch.no_grad():
-        logits = model(**tokenizer("The girl wrote a letter.", return_tensors="pt")).logits
+        logits = classifier(**tokenizer("The book was written by John.", return_tensors="pt")).logits
     assert logits.shape == (1, 2)
-    assert type(AutoModelForCausalLM.from_pretrained(MODEL, use_safetensors=True)).__name__ == "GPT2LMHeadModel"
-    assert type(AutoModelForQuestionAnswering.from_pretrained(MODEL, use_safetensors=True)).__name__ == (
-        "GPT2ForQuestionAnswering"
-    )
 
 
-def test_pretrained_lm_prefers_acceptable_sentences(tokenizer):
+def test_committed_model_has_learned_english(tokenizer):
+    """An untrained model scores about ln(50257) = 10.8 nats per token; the pretrained one far less."""
+    from cola_workshop.models import load_causal_lm
+
+    model = load_causal_lm("data/tiny-gpt2")
+    sentences = [row[3] for row in _labelled(recipe.IN_DEV)]
+    loss = tiny_gpt2_recipe.mean_loss(model, tiny_gpt2_recipe.encode(tokenizer, sentences), tokenizer.eos_token_id)
+    assert loss < 8.0, f"{loss:.2f} nats per token on the tiny in-domain validation sentences"
+
+
+def test_compact_vocabulary_gives_the_full_softmax(tokenizer):
+    import torch
+
+    sentences = [row[3] for row in _labelled(recipe.TRAIN)[:40]]
+    encoded = tiny_gpt2_recipe.encode(tokenizer, sentences)
+    vocabulary = tiny_gpt2_recipe.CompactVocabulary(encoded[:30])  # the last 10 bring tokens it has not seen
+    eos = tokenizer.eos_token_id
+    compact = tiny_gpt2_recipe.new_model(vocabulary.compact_id[eos], seed=0, vocab_size=len(vocabulary.active) + 1)
+    with torch.no_grad():
+        compact.transformer.wte.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    full = vocabulary.expand(compact.eval(), eos, seed=0)
+    with torch.no_grad():
+        batch = tiny_gpt2_recipe.lm_batch(vocabulary.map(encoded[:30]), vocabulary.shared)
+        small = tiny_gpt2_recipe.lm_loss(compact, *batch, vocabulary.shared, vocabulary.n_unseen)
+        input_ids, attention_mask, labels = tiny_gpt2_recipe.lm_batch(encoded[:30], eos)
+        large = full(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss  # transformers' own loss
+    assert small.item() == pytest.approx(large.item(), rel=1e-4)
+    unseen = sorted({t for row in encoded[30:] for t in row} - set(vocabulary.active))
+    assert unseen and torch.equal(full.transformer.wte.weight[unseen[0]], compact.transformer.wte.weight[-1])
+
+
+def test_pretraining_is_deterministic_and_writes_a_loadable_model(tokenizer, tmp_path):
+    import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(MODEL, use_safetensors=True).eval()
-    rows = [(int(row[1]), row[3]) for row in _raw_rows("raw/in_domain_dev.tsv")]
-    acceptable, unacceptable = tiny_assets.acceptability_gap(model, tokenizer, rows)
-    assert acceptable > unacceptable + 0.2, (acceptable, unacceptable)
+    sentences = [row[3] for row in _labelled(recipe.TRAIN)[:200]]
+    runs = []
+    for run in range(2):
+        model, facts = tiny_gpt2_recipe.train_model(tokenizer, sentences, seed=7, steps=3, log=None)
+        tiny_gpt2_recipe.save_model(model, tmp_path / str(run))
+        runs.append((model, facts))
+    (first, facts), (second, _) = runs
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    fresh = tiny_gpt2_recipe.new_model(tokenizer.eos_token_id, seed=7)
+    assert not torch.equal(fresh.transformer.h[0].attn.c_attn.weight, first.transformer.h[0].attn.c_attn.weight)
+    assert facts["steps"] == 3 and facts["sentences"] + facts["held_out"] == len(sentences)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "0", use_safetensors=True)
+    assert loaded.dtype == torch.float32 and loaded.config.vocab_size == 50257
+    ids = torch.tensor([tokenizer("The dog barked.")["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, first(ids).logits)
 
 
-@pytest.fixture(scope="module")
-def regenerated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_assets")
-    tiny_assets.write_all(root / "cola_tiny", root / "tiny-gpt2")
-    return root
+def _listed_checksums(readme_path) -> dict[str, str]:
+    section = readme_path.read_text(encoding="utf-8").split("## sha256")[-1]
+    return {name: digest for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+)$", section, re.M)}
 
 
-def _files(folder):
-    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+def test_model_readme_checksums_match_the_committed_files():
+    listed = _listed_checksums(MODEL / "README.md")
+    assert sorted(listed) == sorted(p.name for p in MODEL.iterdir() if p.name != "README.md")
+    for name, digest in listed.items():
+        assert recipe.sha256(MODEL / name) == digest, f"{name} changed after the README was written"
 
 
-def test_generator_rewrites_the_sample_byte_for_byte(regenerated):
-    assert _files(regenerated / "cola_tiny") == _files(DATA)
-    for name in _files(DATA):
-        assert (regenerated / "cola_tiny" / name).read_bytes() == (DATA / name).read_bytes(), name
+@needs_shared
+def test_build_writes_a_complete_model_folder(tmp_path):
+    from transformers import AutoModelForCausalLM
 
-
-def test_generator_rewrites_tokenizer_and_model(regenerated):
-    import torch
-    from safetensors.torch import load_file
-
-    new = regenerated / "tiny-gpt2"
-    assert _files(new) == _files(MODEL)
-    for name in ("tokenizer.json", "tokenizer_config.json", "README.md"):
-        assert (new / name).read_bytes() == (MODEL / name).read_bytes(), name
-    for name in ("config.json", "generation_config.json"):  # equal but for the transformers version
-        fresh, kept = json.loads((new / name).read_text()), json.loads((MODEL / name).read_text())
-        fresh.pop("transformers_version"), kept.pop("transformers_version")
-        assert fresh == kept, name
-    fresh, kept = load_file(new / "model.safetensors"), load_file(MODEL / "model.safetensors")
-    assert fresh.keys() == kept.keys()
-    for key in kept:
-        assert fresh[key].dtype == kept[key].dtype == torch.float32, key
-        assert torch.equal(fresh[key], kept[key]), key
+    corpus = recipe.read_corpus(SHARED)
+    exclude = recipe.sample_sentences(recipe.draw_sample(corpus))
+    (tmp_path / "tiny-gpt2").mkdir()
+    (tmp_path / "tiny-gpt2" / "tokenizer.json").write_text("{}")  # a stale file must not survive a rebuild
+    tiny_gpt2_recipe.build(SHARED, tmp_path / "tiny-gpt2", corpus, exclude, seed=3, steps=2, log=None)
+    built = tmp_path / "tiny-gpt2"
+    assert sorted(p.name for p in built.iterdir()) == sorted(p.name for p in MODEL.iterdir())
+    for name in (*tiny_gpt2_recipe.TOKENIZER_FILES, "tokenizer_config.json", "LICENSE"):
+        assert (built / name).read_bytes() == (MODEL / name).read_bytes(), name
+    assert all(recipe.sha256(built / name) == digest for name, digest in _listed_checksums(built / "README.md").items())
+    assert AutoModelForCausalLM.from_pretrained(built, use_safetensors=True).config.vocab_size == 50257

@@ -223,7 +223,7 @@ def _use_and_limits(facts: dict) -> list[str]:
     if facts["profile"] == "tiny":
         return ["## Intended use and limits", "",
                 "None beyond rehearsal: this model shows that the workshop's pipeline runs end to end (offline, in "
-                "about a minute). It has never seen real English beyond a few hundred template sentences, and its "
+                "about 2 minutes). It was pretrained on only about 75,000 tokens of CoLA sentences, and its "
                 "scores say nothing about how well GPT-2 small learns CoLA. Do not use it to judge sentences.", ""]
     return ["## Intended use and limits", "",
             "- Intended use: learning and teaching fine-tuning; scoring whether a short English sentence is "
@@ -244,7 +244,7 @@ def render_card(facts: dict, comparison=None) -> str:
              "(CoLA, the Corpus of Linguistic Acceptability), by notebook 05 of the CoLA fine-tuning workshop.", ""]
     if tiny:
         lines += ["> **Rehearsal model.** This card comes from the workshop's `tiny` profile: a tiny model trained on a "
-                  "small sample of CoLA, so that the notebooks run offline in about a minute. Its numbers only show "
+                  "small sample of CoLA, so that the notebooks run offline in about 2 minutes. Its numbers only show "
                   "that every step works; they are not a result.", ""]
     lines += ["## Data", "", *_describe_data(facts), ""]
     rows = _training_rows(facts)

@@ -54,7 +54,7 @@ def test_healthy_tiny_setup_exits_0(capsys, tmp_path):
     assert "ready for the workshop" in out
     assert "hub: " in out and "not needed: model and data are local folders" in out
     assert "device: training on " in out and "(profile tiny)" in out
-    assert "needs about 7 MB" in out  # 165k parameters x 4 bytes x 10 (three checkpoints + the model)
+    assert "needs about 68 MB" in out  # 1.69M parameters x 4 bytes x 10 (three checkpoints + the model)
 
 
 def test_complete_kit_exits_0(capsys, tmp_path, kit):
@@ -72,7 +72,8 @@ def _truncate_weights(kit):
     "damage, reason",
     [
         (_truncate_weights, "model.safetensors is incomplete"),
-        (lambda kit: (kit / "model" / "tokenizer.json").unlink(), "no tokenizer files"),
+        (lambda kit: [(kit / "model" / name).unlink(missing_ok=True) for name in ("tokenizer.json", "vocab.json", "merges.txt")],
+             "no tokenizer files"),
         (lambda kit: shutil.rmtree(kit / "data" / "validation"), "the validation split is missing"),
         (lambda kit: next((kit / "data" / "train").glob("*.arrow")).unlink(), "is missing or empty"),
         (lambda kit: shutil.rmtree(kit / "data"), "does not exist"),
@@ -111,14 +112,14 @@ def test_unreachable_hub_with_everything_cached_passes(capsys, tmp_path, monkeyp
     monkeypatch.setattr(doctor, "dataset_cached", lambda: True)
     code, out, failed = doctor_run(capsys, "--outputs", str(tmp_path))
     assert code == 0 and not failed, out
-    assert "load from the local cache" in out and "needs about 7 MB" in out
+    assert "load from the local cache" in out and "needs about 68 MB" in out
 
 
 def test_too_little_disk_fails(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: DiskUsage(10**9, 10**9 - 10**6, 10**6))
     code, out, failed = doctor_run(capsys, "--profile", "tiny", "--outputs", str(tmp_path / "new" / "outputs"))
     assert code == doctor.EXIT_PROBLEMS, out
-    assert len(failed) == 1 and failed[0].startswith("FAIL  disk: training needs about 0.0 GB"), out
+    assert len(failed) == 1 and failed[0].startswith("FAIL  disk: training needs about 0.1 GB"), out
     assert "free some space or point --outputs / WORKSHOP_OUTPUTS at a larger disk" in failed[0]
 
 

@@ -21,6 +21,7 @@ import json
 import re
 from pathlib import Path
 
+from .doctor import IncompleteError, checkpoint_parameters
 from .settings import Settings, display_path, resolve_path
 
 CARD_NAME = "README.md"  # the name the hub shows as the model's page
@@ -41,21 +42,12 @@ def _read(path: Path):
         return None
 
 
-def _parameters(weights: Path) -> int | None:
-    """Parameter count from a safetensors header (8-byte length, then JSON with each tensor's shape): no torch."""
+def _parameters(model_dir: Path) -> int | None:
+    """Parameter count from the saved weights' safetensors headers (all shards; no torch), None if unreadable."""
     try:
-        with open(weights, "rb") as handle:
-            header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
-    except (OSError, ValueError):
+        return checkpoint_parameters(model_dir) or None
+    except IncompleteError:
         return None
-    total = 0
-    for name, entry in header.items():
-        if name != "__metadata__":
-            count = 1
-            for size in entry["shape"]:
-                count *= size
-            total += count
-    return total
 
 
 def _base_model(settings: Settings) -> str | None:
@@ -92,7 +84,7 @@ def collect_facts(settings: Settings, stage_dir: Path) -> dict:
         "training_args": _read(settings.stage_dir("04_training_args") / "training_args.json") or {},
         "data_facts": _read(settings.stage_dir("02_exploration") / "facts.json") or {},
         "best_epoch": _best_epoch(_read(stage_dir / "log_history.json")),
-        "parameters": _parameters(stage_dir / "model" / "model.safetensors"),
+        "parameters": _parameters(stage_dir / "model"),
         "model_path": display_path(settings.stage_dir("05_training") / "model"),
     }
 

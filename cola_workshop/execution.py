@@ -159,6 +159,7 @@ def execute_notebook(
         config=_kernel_config(),
         kernel_name=KERNEL_NAME,
         timeout=timeout,
+        coalesce_streams=True,  # one print() is one output, even when a busy kernel flushes it in two parts
         resources={"metadata": {"path": str(source.parent)}},
         on_notebook_start=lambda **_: _interrupt_kernel_on_signals(client, state),
         on_cell_execute=cell_starts,

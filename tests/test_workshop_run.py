@@ -1,0 +1,135 @@
+"""The tiny workshop through the command line, as a learner's headless run: `cola-workshop run`.
+
+Notebooks 01-04 run once (a module fixture); each test copies that outputs folder and goes on from notebook 05:
+
+- a run to the end prints what the committed notebooks show (outputs compared after the same sanitising that
+  nbval applies: times, temporary paths; cells tagged ``nbval-ignore-output``, training progress and latency, are
+  checked through what later cells print from their results, and through the model card);
+- training killed mid-way (SIGKILL, kernel included) resumes from its last checkpoint and ends with the same
+  number of steps as an uninterrupted run.
+
+Both tests live in one file so that pytest-xdist runs them on one worker and 01-04 are executed once.
+"""
+
+import configparser
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from cola_workshop.artifacts import STAGES, checkpoint_dir, last_checkpoint
+from cola_workshop.cli import main
+from cola_workshop.model_card import card_metrics
+from cola_workshop.settings import REPO_ROOT, load_settings
+
+pytestmark = pytest.mark.runs_notebooks
+
+
+@pytest.fixture(scope="module")
+def through_04(tmp_path_factory) -> Path:
+    """An outputs folder where `cola-workshop run --profile tiny --to 04` has run (stages and executed copies)."""
+    outputs = tmp_path_factory.mktemp("through-04") / "outputs"
+    assert main(["run", "--profile", "tiny", "--outputs", str(outputs), "--to", "04"]) == 0
+    return outputs
+
+
+def _copy(outputs: Path, folder: Path) -> Path:
+    target = folder / "outputs"
+    shutil.copytree(outputs, target)
+    return target
+
+
+def _sanitizers():
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(REPO_ROOT / "tests" / "nbval_sanitize.cfg")
+    return [(re.compile(config[section]["regex"]), config[section]["replace"]) for section in config.sections()]
+
+
+def _outputs(notebook: Path, sanitizers) -> list[str]:
+    """What each compared code cell shows, one string per cell: a kernel may flush one print() as two stream
+    outputs when the machine is busy, so the outputs of a cell are joined before they are compared."""
+    texts = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code" or "nbval-ignore-output" in cell.metadata.get("tags", []):
+            continue
+        text = "".join(
+            output.get("text", "")
+            + "".join(str(value) for key, value in output.get("data", {}).items() if key.startswith("text/"))
+            for output in cell.get("outputs", [])
+        )
+        for pattern, replacement in sanitizers:
+            text = pattern.sub(replacement, text)
+        texts.append(text)
+    return texts
+
+
+def test_a_cli_run_reproduces_the_committed_notebooks_and_cards_its_model(through_04, tmp_path, capsys):
+    """``cola-workshop run`` (a fresh kernel per notebook) gives the committed outputs.
+
+    nbval re-executes the notebooks once more and compares them too, so two independent runs must agree with what
+    the committed notebooks show; the metrics of the cells nbval ignores (training progress) are checked through
+    the model card, whose figures must be the ones in eval_metrics.json.
+    """
+    outputs = _copy(through_04, tmp_path)
+    assert main(["run", "--profile", "tiny", "--outputs", str(outputs), "--from", "05"]) == 0, capsys.readouterr().err
+    sanitizers = _sanitizers()
+    for stage in STAGES:
+        executed = _outputs(outputs / "executed" / f"{stage}.ipynb", sanitizers)
+        assert executed == _outputs(REPO_ROOT / "notebooks" / f"{stage}.ipynb", sanitizers), f"{stage} printed something else"
+    evaluation = json.loads((outputs / "05_training" / "eval_metrics.json").read_text())
+    assert -1 <= evaluation["matthews_correlation"] <= 1
+    card = card_metrics(outputs / "05_training" / "model" / "README.md")
+    assert card == {key: evaluation[key] for key in ("matthews_correlation", "accuracy")}
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    parent = psutil.Process(process.pid)
+    for child in parent.children(recursive=True) + [parent]:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.wait(timeout=30)
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(through_04, tmp_path, capsys):
+    outputs = _copy(through_04, tmp_path)
+    flags = ["--profile", "tiny", "--outputs", str(outputs), "--from", "05", "--to", "05"]
+    settings = load_settings(environ={}, profile="tiny", outputs=str(outputs))
+
+    command = [sys.executable, "-m", "cola_workshop.cli", "run", *flags]
+    training = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while last_checkpoint(settings) is None:
+            assert training.poll() is None, "training ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.05)
+    finally:
+        _kill_tree(training)
+    interrupted_at = int(last_checkpoint(settings).rsplit("-", 1)[1])
+    train_rows = json.loads((outputs / "02_exploration" / "facts.json").read_text())["rows"]["train"]
+    steps_per_epoch = math.ceil(train_rows / settings.batch_size)
+    total_steps = steps_per_epoch * math.ceil(settings.epochs)
+    assert 0 < interrupted_at < total_steps
+    assert not settings.stage_dir("05_training").exists(), "a killed run must not leave a stage behind"
+
+    capsys.readouterr()
+    assert main(["run", *flags]) == 0
+    folder = settings.stage_dir("05_training")
+    train_metrics = json.loads((folder / "train_metrics.json").read_text())
+    history = json.loads((folder / "log_history.json").read_text())
+    assert train_metrics["resumed_from_step"] >= interrupted_at
+    assert max(entry["step"] for entry in history) == total_steps, "the resumed run must end where an uninterrupted one does"
+    assert (folder / "model" / "model.safetensors").is_file()
+    assert not checkpoint_dir(settings).exists(), "checkpoints of a finished run are removed"
+    executed = (outputs / "executed" / "05_training.ipynb").read_text()
+    assert "resuming from checkpoint-" in executed

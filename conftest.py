@@ -8,9 +8,45 @@ starts inherit these variables.
 import os
 import tempfile
 
+import pytest
+
 os.environ["WORKSHOP_PROFILE"] = "tiny"
 for _name in ("WORKSHOP_MODEL", "WORKSHOP_DATA", "WORKSHOP_EPOCHS", "WORKSHOP_MAX_TRAIN_SAMPLES"):
     os.environ.pop(_name, None)
 os.environ["WORKSHOP_OUTPUTS"] = tempfile.mkdtemp(prefix="workshop-test-outputs-")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist runs one worker per core: each worker and the kernels it starts compute on one thread, so that
+    # two workers do not fight over the same cores (OpenMP threads that wait spinning made training 25x slower).
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With pytest-xdist (``-n``), each test file goes to one worker, and the six notebooks all to the same one.
+
+    Each notebook reads what the one before it saved in this process's outputs folder, and nbval runs a
+    notebook's cells in one kernel, so they must run in order on one worker. (xdist's own ``--dist loadgroup``
+    cannot do this with pytest 9.2, whose node ids no longer take the group suffix.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "notebooks" if path.endswith(".ipynb") else path
+
+    return NotebooksTogether(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest work first: the test files that execute notebooks (marked ``runs_notebooks``), then the notebooks
+    under nbval, then the rest, each in its collected order. pytest-xdist hands out files in this order
+    (``--no-loadscope-reorder``), so the two workers finish at about the same time."""
+    heavy_files = {item.path for item in items if item.get_closest_marker("runs_notebooks")}
+
+    def rank(item) -> int:
+        return 0 if item.path in heavy_files else 1 if item.path.suffix == ".ipynb" else 2
+
+    items.sort(key=rank)  # a stable sort: order within each rank is kept

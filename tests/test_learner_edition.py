@@ -261,6 +261,7 @@ def run_notebook(path: Path, settings):
     return nb
 
 
+@pytest.mark.runs_notebooks
 def test_learner_edition_runs_and_exactly_the_check_cells_fail(tmp_path):
     instructor = instructor_notebooks()
     folder = tmp_path / "learner"

@@ -17,6 +17,7 @@ from cola_workshop.settings import REPO_ROOT, load_settings
 CORPUS = REPO_ROOT.parent / "shared" / "data" / "cola_public"
 
 
+@pytest.mark.runs_notebooks
 def test_notebooks_run_from_an_offline_kit(tmp_path, monkeypatch, capsys):
     if not CORPUS.is_dir():
         pytest.skip("../shared/data/cola_public is absent: only the workshop's CI and development machines have the real corpus")

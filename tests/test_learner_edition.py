@@ -3,7 +3,7 @@
 The unit tests build small notebooks by hand and take milliseconds. The last test writes the learner edition of
 the real notebooks, executes all six in order on the tiny profile (one epoch on 200 training sentences, into a
 temporary outputs folder) with errors allowed, and asserts that every check cell, and no other cell, stops with an
-AssertionError. It took 110 s on 2 cores shared with other jobs (nbval runs the six notebooks in about 140 s).
+AssertionError. It took 113-125 s on 2 cores shared with the other pytest-xdist worker.
 """
 
 from __future__ import annotations

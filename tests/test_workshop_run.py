@@ -54,20 +54,17 @@ def _sanitizers():
 
 
 def _outputs(notebook: Path, sanitizers) -> list[str]:
-    """What each compared code cell shows, one string per cell: a kernel may flush one print() as two stream
-    outputs when the machine is busy, so the outputs of a cell are joined before they are compared."""
     texts = []
     for cell in nbformat.read(notebook, as_version=4).cells:
         if cell.cell_type != "code" or "nbval-ignore-output" in cell.metadata.get("tags", []):
             continue
-        text = "".join(
-            output.get("text", "")
-            + "".join(str(value) for key, value in output.get("data", {}).items() if key.startswith("text/"))
-            for output in cell.get("outputs", [])
-        )
-        for pattern, replacement in sanitizers:
-            text = pattern.sub(replacement, text)
-        texts.append(text)
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + "".join(
+                str(value) for key, value in output.get("data", {}).items() if key.startswith("text/")
+            )
+            for pattern, replacement in sanitizers:
+                text = pattern.sub(replacement, text)
+            texts.append(text)
     return texts
 
 

@@ -325,6 +325,20 @@ def test_comparison_report_shows_mfu_and_the_machine(capsys):
     assert "on AMD EPYC 7B13" in out and "speed-up in training samples / s: 4.0x" in out
 
 
+def test_goals_report_measures_time_outside_training_and_the_speed_up(capsys):
+    workshop = {"train_runtime_s": 100.0, "samples_per_s": 50.0}
+    # 150 s of notebooks, 100 s of it in trainer.train(): 50 s outside training, within the 90 s goal;
+    # 50 / 12.5 samples/s: 4.0x, short of the 5x goal.
+    goals = e2e_report.print_goals(150.0, workshop, {"samples_per_s": 12.5}, "Intel Xeon", "NVIDIA H200")
+    assert goals == {"outside_training_s": 50.0, "speedup": 4.0}
+    out = capsys.readouterr().out
+    assert "on NVIDIA H200 (host Intel Xeon)" in out
+    assert "50.0 s (goal <= 1.5 min): met" in out and "4.0x (goal >= 5x): NOT met" in out
+    # A failed reference gives no speed-up, only the time outside training.
+    goals = e2e_report.print_goals(200.0, workshop, {"status": "oom"}, "AMD EPYC")
+    assert goals == {"outside_training_s": 100.0} and "NOT met" in capsys.readouterr().out
+
+
 # ---- configurations and the command line ---------------------------------------------------------------------
 
 

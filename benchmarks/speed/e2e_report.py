@@ -3,6 +3,7 @@ reference's, each speed with the machine it was measured on and its MFU."""
 
 from __future__ import annotations
 
+from .configs import GOAL_OUTSIDE_TRAINING_S, GOAL_SPEEDUP
 from .flops import format_flops, format_mfu, model_flops_per_s, training_mfu
 from .machine import device_label
 from .statistics import format_duration
@@ -70,3 +71,18 @@ def print_comparison(workshop: dict, reference: dict | None, peak: dict | None, 
               f"{device_label(cpu, gpu)}")
     print("   training time = train_runtime less the per-epoch evaluations (checkpoint saves included), from each "
           "run's Trainer log" + ("; random weights: MCC says nothing here" if random_weights else ""))
+
+
+def print_goals(total_s: float, workshop: dict, reference: dict | None, cpu: str, gpu: str | None = None) -> dict:
+    """The end-to-end goals, measured: the speed-up over the reference and the notebooks' time outside training
+    (all six notebooks' wall time less notebook 05's train_runtime, its evaluations and saves included)."""
+    outside = total_s - workshop["train_runtime_s"]
+    goals = {"outside_training_s": outside}
+    print(f"\n== Goals, {device_label(cpu, gpu)}")
+    print(f"   the six notebooks outside trainer.train(): {format_duration(outside)} "
+          f"(goal <= {format_duration(GOAL_OUTSIDE_TRAINING_S)}): {'met' if outside <= GOAL_OUTSIDE_TRAINING_S else 'NOT met'}")
+    if reference and reference.get("status", "ok") == "ok" and workshop.get("samples_per_s"):
+        goals["speedup"] = workshop["samples_per_s"] / reference["samples_per_s"]
+        print(f"   training samples / s against the reference: {goals['speedup']:.1f}x "
+              f"(goal >= {GOAL_SPEEDUP:g}x): {'met' if goals['speedup'] >= GOAL_SPEEDUP else 'NOT met'}")
+    return goals

@@ -153,7 +153,7 @@ def run_end_to_end(args: argparse.Namespace, cap_bytes: int, peak: dict | None, 
     """Run the workshop, then the reference; print both; keep the outputs only when ``--outputs`` asks."""
     from cola_workshop.settings import load_settings
 
-    from .e2e_report import print_comparison, print_notebooks
+    from .e2e_report import print_comparison, print_goals, print_notebooks
 
     workdir = Path(tempfile.mkdtemp(prefix="train_speed_e2e_"))
     outputs = Path(args.outputs).resolve() if args.outputs else workdir / "outputs"
@@ -164,7 +164,8 @@ def run_end_to_end(args: argparse.Namespace, cap_bytes: int, peak: dict | None, 
         print(settings.describe() + "\n", flush=True)
         started = time.perf_counter()
         code, notebooks = run_workshop(settings)
-        print_notebooks(notebooks, time.perf_counter() - started, facts["cpu"])
+        total_s = time.perf_counter() - started
+        print_notebooks(notebooks, total_s, facts["cpu"])
         report = {"machine": facts, "matmul_peak": peak, "notebooks": notebooks, "exit_code": code}
         if code == 0:
             report["workshop"] = workshop_figures(settings)
@@ -175,6 +176,10 @@ def run_end_to_end(args: argparse.Namespace, cap_bytes: int, peak: dict | None, 
                 report["reference"] = reference_figures(args, model, cap_bytes, workdir)
             print_comparison(report["workshop"], report.get("reference"), peak, facts["cpu"],
                              random_weights=args.model == "random")
+            import torch
+
+            gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+            report["goals"] = print_goals(total_s, report["workshop"], report.get("reference"), facts["cpu"], gpu)
         if args.json:
             args.json.write_text(json.dumps(report, indent=2, default=str))
         if code:

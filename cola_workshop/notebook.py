@@ -7,6 +7,7 @@ import os
 import warnings
 
 from . import environment
+from .hardware import use_shape_agnostic_attention
 from .settings import Settings, load_settings
 
 
@@ -33,11 +34,13 @@ def quiet_libraries() -> None:
 def start() -> Settings:
     """Settings for this run, with every random generator seeded; prints them for the learner, with the Python
     and library versions, the device and precision training will use, and a one-line warning (naming the fix)
-    when a version is not the one the workshop was tested with (``environment.report``)."""
+    when a version is not the one the workshop was tested with (``environment.report``). On a CUDA GPU it also
+    picks attention kernels that suit batches of changing shape (``hardware.use_shape_agnostic_attention``)."""
     from transformers import set_seed
 
     settings = load_settings()
     quiet_libraries()
+    use_shape_agnostic_attention()
     set_seed(settings.seed)
     print(settings.describe())
     print(environment.report(settings))

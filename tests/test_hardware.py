@@ -18,3 +18,19 @@ def test_cpu_precision_follows_profile_and_cpu(tmp_path, monkeypatch):
         args = TrainingArguments(output_dir=str(tmp_path), report_to="none", **arguments)
         assert args.bf16 == arguments["bf16"]
         assert hardware.describe_device(arguments).startswith("training on CPU")
+
+
+def test_cudnn_attention_is_switched_off_on_cuda_only(monkeypatch):
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        assert hardware.use_shape_agnostic_attention() is False
+        assert torch.backends.cuda.cudnn_sdp_enabled()  # CPUs and Apple GPUs: nothing changes
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        assert hardware.use_shape_agnostic_attention() is True
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        # flash and memory-efficient attention stay available
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)

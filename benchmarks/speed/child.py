@@ -58,6 +58,7 @@ def prepare(args: argparse.Namespace, progress: Progress) -> dict:
     from transformers import set_seed
 
     from cola_workshop.data import load_cola
+    from cola_workshop.hardware import use_shape_agnostic_attention
     from cola_workshop.models import load_tokenizer
 
     progress("loading data, tokenizer and model")
@@ -72,6 +73,8 @@ def prepare(args: argparse.Namespace, progress: Progress) -> dict:
     model, model_name = load_model(args, tokenizer)
     train_set, eval_set, pad_len = tokenize_dataset(config, dataset, tokenizer, settings, model)
     precision, precision_label = precision_for(config, settings)
+    if config.precision == "profile":  # the notebooks' attention choice on a GPU (cola_workshop.notebook.start)
+        use_shape_agnostic_attention()
     batch_size = config.batch_size or settings.batch_size
     group = settings.group_by_length if config.sampling == "profile" else config.sampling == "group_by_length"
     result = {

@@ -248,9 +248,12 @@ def probabilities_onnx(session, tokenizer, sentences: Sequence[str], *, batch_si
 
 
 def latency_per_sentence(
-    fn: Callable[[list[str]], object], sentences: Sequence[str], *, repeats: int = 3, warmup: int = 1
+    fn: Callable[[list[str]], object], sentences: Sequence[str], *, repeats: int = 1, warmup: int = 1
 ) -> float:
     """Median wall-clock seconds of ``fn([sentence])``, over every sentence, ``repeats`` times each.
+
+    One pass over notebook 06's 50 sentences already gives a median that a few slow calls cannot move; more
+    repeats only lengthen the cell (GPT-2 small on one CPU core: tens of ms a call).
 
     ``fn`` gets a list with one sentence, e.g. ``lambda batch: probabilities_onnx(session, tokenizer, batch)``;
     the median ignores the odd slow call. ``warmup`` calls on the first sentence run first, untimed.

@@ -123,6 +123,49 @@ def _model_device(model) -> torch.device:
 # Log-probabilities
 # --------------------------------------------------------------------------------------------------
 
+_ROWS, _VOCABULARY_BLOCK = 256, 8192  # 256 x 8192 float32 logits: 8 MB, within a CPU's last-level cache
+
+
+def _plain_head(model) -> torch.Tensor | None:
+    """The output layer's weight when the logits are exactly ``last_hidden_state @ weight.T`` (GPT-2: its
+    ``lm_head``, tied to the token embeddings, has no bias and no scaling); None for other architectures,
+    which are scored through their own ``forward``."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if getattr(model.config, "model_type", None) != "gpt2" or not isinstance(head, torch.nn.Linear):
+        return None
+    return head.weight if head.bias is None else None
+
+
+def _blockwise_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(hidden @ weight.T)[target]`` for each row of ``hidden``, without the whole logits tensor.
+
+    GPT-2's output layer has 50,257 columns: a batch's full logits are hundreds of MB, written once and read
+    back by ``logsumexp``. Here they are made a block of rows and vocabulary at a time, small enough to stay in
+    the CPU's cache, and reduced at once: about twice as fast on a CPU, the same values up to float rounding.
+    """
+    out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+    for start in range(0, hidden.shape[0], _ROWS):
+        rows = hidden[start : start + _ROWS]
+        blocks = [torch.logsumexp((rows @ weight[v : v + _VOCABULARY_BLOCK].T).float(), dim=-1)
+                  for v in range(0, weight.shape[0], _VOCABULARY_BLOCK)]
+        target_logits = (rows * weight[targets[start : start + _ROWS]]).sum(-1).float()
+        out[start : start + _ROWS] = target_logits - torch.logsumexp(torch.stack(blocks, dim=-1), dim=-1)
+    return out
+
+
+def _batch_logprobs(model, head, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """[batch, length - 1] float32: position t's log-probability of token t + 1 (padding positions: anything)."""
+    if head is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        # Position t predicts token t + 1: log p = logit[target] - logsumexp(logits).
+        logits = logits[:, :-1].float()
+        return logits.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    real = attention_mask[:, 1:].bool()  # only positions that predict a real token: no work on padding
+    logprobs = torch.zeros(real.shape, dtype=torch.float32, device=hidden.device)
+    logprobs[real] = _blockwise_logprobs(hidden[:, :-1][real], head, input_ids[:, 1:][real])
+    return logprobs
+
 
 def sentence_logprobs(model, tokenizer, sentences: Iterable[str], batch_size: int = 32) -> list[np.ndarray]:
     """Per sentence, the natural-log probability of each of its tokens under the causal LM ``model``.
@@ -138,7 +181,8 @@ def sentence_logprobs(model, tokenizer, sentences: Iterable[str], batch_size: in
     mask. The pad id is the tokenizer's pad token, or any valid id when it has none; the tokenizer object
     is not modified. The model runs in eval mode under ``torch.inference_mode()``; its previous
     train/eval mode is restored afterwards. Log-probabilities are computed in float32 and returned as
-    float64 arrays, in the order of ``sentences``.
+    float64 arrays, in the order of ``sentences``. For GPT-2 the output layer is applied block by block to
+    the real positions only (:func:`_blockwise_logprobs`); other models are scored through their ``forward``.
     """
     sentences = _as_list(sentences)
     if batch_size < 1:
@@ -160,6 +204,7 @@ def sentence_logprobs(model, tokenizer, sentences: Iterable[str], batch_size: in
 
     device = _model_device(model)
     pad_id = _pad_id(tokenizer)
+    head = _plain_head(model)
     was_training = model.training
     model.eval()
     try:
@@ -173,14 +218,7 @@ def sentence_logprobs(model, tokenizer, sentences: Iterable[str], batch_size: in
                     n = len(inputs[i])
                     input_ids[row, :n] = torch.tensor(inputs[i], dtype=torch.long)
                     attention_mask[row, :n] = 1
-                input_ids = input_ids.to(device)
-                logits = model(
-                    input_ids=input_ids, attention_mask=attention_mask.to(device), use_cache=False
-                ).logits
-                # Position t predicts token t + 1: log p = logit[target] - logsumexp(logits).
-                logits = logits[:, :-1].float()
-                targets = input_ids[:, 1:].unsqueeze(-1)
-                logprobs = logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+                logprobs = _batch_logprobs(model, head, input_ids.to(device), attention_mask.to(device))
                 logprobs = logprobs.cpu().numpy().astype(np.float64)
                 for row, i in enumerate(batch):
                     results[i] = logprobs[row, : len(inputs[i]) - 1].copy()

@@ -133,6 +133,8 @@ def _plain_head(model) -> torch.Tensor | None:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if getattr(model.config, "model_type", None) != "gpt2" or not isinstance(head, torch.nn.Linear):
         return None
+    if len(set((getattr(model, "hf_device_map", None) or {}).values())) > 1:
+        return None  # split over devices (device_map="auto"): accelerate's hooks move tensors in forward only
     return head.weight if head.bias is None else None
 
 
@@ -148,7 +150,7 @@ def _blockwise_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: tor
         rows = hidden[start : start + _ROWS]
         blocks = [torch.logsumexp((rows @ weight[v : v + _VOCABULARY_BLOCK].T).float(), dim=-1)
                   for v in range(0, weight.shape[0], _VOCABULARY_BLOCK)]
-        target_logits = (rows * weight[targets[start : start + _ROWS]]).sum(-1).float()
+        target_logits = (rows.float() * weight[targets[start : start + _ROWS]].float()).sum(-1)
         out[start : start + _ROWS] = target_logits - torch.logsumexp(torch.stack(blocks, dim=-1), dim=-1)
     return out
 

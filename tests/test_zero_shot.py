@@ -219,6 +219,31 @@ def test_gpt2_batched_equals_unbatched(gpt2_model, gpt2_tokenizer):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+def test_gpt2_blockwise_output_layer_equals_full_logits(gpt2_model, gpt2_tokenizer, monkeypatch):
+    from cola_workshop import zero_shot
+
+    # 24 sentences of 6-19 tokens in one batch: over 256 scored positions, so several row blocks, and GPT-2's
+    # 50,257 columns in 7 vocabulary blocks.
+    sentences = [GPT2_SENTENCES[i % 4] + " " + GPT2_SENTENCES[(i + 1) % 4] for i in range(24)]
+    assert zero_shot._plain_head(gpt2_model) is gpt2_model.lm_head.weight
+    blockwise = sentence_logprobs(gpt2_model, gpt2_tokenizer, sentences, batch_size=24)
+    assert sum(len(x) for x in blockwise) > zero_shot._ROWS
+    monkeypatch.setattr(zero_shot, "_plain_head", lambda model: None)  # the model's own forward and logits
+    full = sentence_logprobs(gpt2_model, gpt2_tokenizer, sentences, batch_size=24)
+    for a, b in zip(blockwise, full):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_gpt2_in_bf16_scores_close_to_fp32(gpt2_model, gpt2_tokenizer):
+    import copy
+
+    half = copy.deepcopy(gpt2_model).to(torch.bfloat16)
+    fp32 = np.concatenate(sentence_logprobs(gpt2_model, gpt2_tokenizer, GPT2_SENTENCES))
+    bf16 = np.concatenate(sentence_logprobs(half, gpt2_tokenizer, GPT2_SENTENCES))
+    assert bf16.dtype == np.float64 and np.isfinite(bf16).all()
+    assert np.abs(bf16 - fp32).mean() < 0.02  # bf16 weights round, the reductions stay in float32
+
+
 def test_gpt2_tokenizer_and_model_left_as_they_were(gpt2_model, gpt2_tokenizer):
     assert gpt2_tokenizer.pad_token is None
     gpt2_model.train()

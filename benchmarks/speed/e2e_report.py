@@ -85,4 +85,7 @@ def print_goals(total_s: float, workshop: dict, reference: dict | None, cpu: str
         goals["speedup"] = workshop["samples_per_s"] / reference["samples_per_s"]
         print(f"   training samples / s against the reference: {goals['speedup']:.1f}x "
               f"(goal >= {GOAL_SPEEDUP:g}x): {'met' if goals['speedup'] >= GOAL_SPEEDUP else 'NOT met'}")
+    else:
+        print(f"   training samples / s against the reference: not measured (no reference run) "
+              f"(goal >= {GOAL_SPEEDUP:g}x)")
     return goals

@@ -51,9 +51,9 @@ def _rows(side: dict, peak: dict | None) -> dict:
 
 
 def print_comparison(workshop: dict, reference: dict | None, peak: dict | None, cpu: str,
-                     random_weights: bool = False) -> None:
-    """The workshop's training (notebook 05's log) beside the reference run, row by row."""
-    gpu = reference.get("device") if reference and reference.get("device", "cpu") != "cpu" else None
+                     random_weights: bool = False, gpu: str | None = None) -> None:
+    """The workshop's training (notebook 05's log) beside the reference run, row by row; ``gpu``: the GPU's
+    name when both trained on one."""
     print(f"\n== Training, workshop vs reference, same epochs and samples, {device_label(cpu, gpu)}")
     if peak:
         print(f"   MFU against the matmul peak measured in this run: {format_flops(peak['flops_per_s'])} {peak['dtype']}")

@@ -174,11 +174,9 @@ def run_end_to_end(args: argparse.Namespace, cap_bytes: int, peak: dict | None, 
             if args.reference != "none":
                 print(f"\ntraining the reference ({args.reference}) over the same epochs and samples ...", flush=True)
                 report["reference"] = reference_figures(args, model, cap_bytes, workdir)
+            gpu = peak["device"] if peak and peak["device"] != "cpu" else None  # where this run's peak was measured
             print_comparison(report["workshop"], report.get("reference"), peak, facts["cpu"],
-                             random_weights=args.model == "random")
-            import torch
-
-            gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+                             random_weights=args.model == "random", gpu=gpu)
             report["goals"] = print_goals(total_s, report["workshop"], report.get("reference"), facts["cpu"], gpu)
         if args.json:
             args.json.write_text(json.dumps(report, indent=2, default=str))

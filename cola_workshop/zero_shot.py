@@ -143,7 +143,8 @@ def _blockwise_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: tor
 
     GPT-2's output layer has 50,257 columns: a batch's full logits are hundreds of MB, written once and read
     back by ``logsumexp``. Here they are made a block of rows and vocabulary at a time, small enough to stay in
-    the CPU's cache, and reduced at once: about twice as fast on a CPU, the same values up to float rounding.
+    the CPU's cache, and reduced at once: the same values up to float rounding, about twice as fast for the tiny
+    model and 17% faster for GPT-2 small (2-core AMD EPYC).
     """
     out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
     for start in range(0, hidden.shape[0], _ROWS):

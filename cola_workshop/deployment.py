@@ -124,13 +124,17 @@ def _quiet():
 
 
 def _encode(tokenizer, sentences: Sequence[str], pad_id: int | None) -> dict[str, np.ndarray]:
-    """Tokenize ``sentences`` and pad them on the right with ``pad_id``: int64 arrays.
+    """Tokenize ``sentences`` and pad them on the right with ``pad_id``: int64 arrays (see :func:`_pad`)."""
+    return _pad(tokenizer(list(sentences), truncation=True)["input_ids"], pad_id)
+
+
+def _pad(ids: Sequence[Sequence[int]], pad_id: int | None) -> dict[str, np.ndarray]:
+    """Token ids padded on the right with ``pad_id`` into ``input_ids`` and ``attention_mask`` int64 arrays.
 
     Always on the right, whatever ``tokenizer.padding_side`` says: GPT-2's position ids count from the first
     column, so left padding would shift the positions of a sentence's tokens and change its logits (in PyTorch
     too), while right padding with the attention mask gives exactly the logits of the sentence alone.
     """
-    ids = tokenizer(list(sentences), truncation=True)["input_ids"]
     length = max(len(row) for row in ids)
     if pad_id is None and any(len(row) != length for row in ids):
         raise ValueError("sentences of different lengths need a pad token to be batched")
@@ -143,13 +147,32 @@ def _encode(tokenizer, sentences: Sequence[str], pad_id: int | None) -> dict[str
 
 
 def _batches(sentences: Sequence[str], tokenizer, batch_size: int):
-    """Split into batches; without a pad token, one sentence per batch (nothing to pad)."""
+    """Yield ``(rows, batch)``: the indices of some sentences and their padded arrays, shortest sentences first.
+
+    Batching in order of token length puts sentences of similar length together, so a batch carries little
+    padding: over CoLA's 1,043 validation sentences in their own order, batches of 32 compute 1.9 times the real
+    tokens, sorted 1.05 times. Without a pad token, one sentence per batch (nothing to pad).
+    """
     sentences = list(sentences)
     if not sentences:
         raise ValueError("no sentences given")
+    ids = tokenizer(sentences, truncation=True)["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # stable: equal lengths keep their order
     size = batch_size if tokenizer.pad_token_id is not None else 1
-    for start in range(0, len(sentences), size):
-        yield _encode(tokenizer, sentences[start : start + size], tokenizer.pad_token_id)
+    for start in range(0, len(order), size):
+        rows = order[start : start + size]
+        yield rows, _pad([ids[i] for i in rows], tokenizer.pad_token_id)
+
+
+def _probabilities(logits_of: Callable[[dict[str, np.ndarray]], np.ndarray], sentences, tokenizer, batch_size):
+    """Softmax of ``logits_of(batch)`` over :func:`_batches`, rows back in the order of ``sentences``."""
+    logits = None
+    for rows, batch in _batches(sentences, tokenizer, batch_size):
+        batch_logits = np.asarray(logits_of(batch), dtype=np.float32)
+        if logits is None:
+            logits = np.empty((len(sentences), batch_logits.shape[-1]), dtype=np.float32)
+        logits[rows] = batch_logits
+    return _softmax(logits)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -229,22 +252,21 @@ def probabilities_torch(
     """
     device = next(model.parameters()).device
     wrapped = LogitsOnly(model)
-    rows = []
+
+    def logits_of(batch):
+        return wrapped(**{k: torch.from_numpy(v).to(device) for k, v in batch.items()}).float().cpu().numpy()
+
     with _eval_mode(model):
-        for batch in _batches(sentences, tokenizer, batch_size):
-            logits = wrapped(**{k: torch.from_numpy(v).to(device) for k, v in batch.items()})
-            rows.append(logits.float().cpu().numpy())
-    return _softmax(np.concatenate(rows))
+        return _probabilities(logits_of, sentences, tokenizer, batch_size)
 
 
 def probabilities_onnx(session, tokenizer, sentences: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
     """Class probabilities from an onnxruntime ``session`` of :func:`export_onnx`'s file, ``[n, num_labels]``."""
     names = [node.name for node in session.get_inputs()]
-    rows = [
-        session.run(list(OUTPUT_NAMES), {name: batch[name] for name in names})[0]
-        for batch in _batches(sentences, tokenizer, batch_size)
-    ]
-    return _softmax(np.concatenate(rows))
+    return _probabilities(
+        lambda batch: session.run(list(OUTPUT_NAMES), {name: batch[name] for name in names})[0],
+        sentences, tokenizer, batch_size,
+    )
 
 
 def latency_per_sentence(

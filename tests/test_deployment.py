@@ -18,6 +18,7 @@ from cola_workshop.deployment import (
     EXAMPLE_SENTENCES,
     INPUT_NAMES,
     OUTPUT_NAMES,
+    _batches,
     export_onnx,
     file_size_mb,
     latency_per_sentence,
@@ -153,6 +154,20 @@ def test_padded_batch_equals_one_sentence_at_a_time(model, tokenizer, session):
     left = copy.deepcopy(tokenizer)
     left.padding_side = "left"
     assert np.abs(probabilities_onnx(session, left, sentences, batch_size=4) - one_at_a_time).max() < 1e-4
+
+
+def test_rows_come_back_in_the_order_given_although_batches_go_by_length(model, tokenizer, session):
+    """The helpers batch the shortest sentences first (less padding) and put each row back where it was given."""
+    sentences = [LONG_SENTENCE, "Hi.", SENTENCES[2], "The cat sat.", SENTENCES[3], SENTENCES[4]]
+    lengths = [_n_tokens(tokenizer, s) for s in sentences]
+    assert lengths != sorted(lengths)  # given out of length order
+    alone = np.concatenate([probabilities_torch(model, tokenizer, [s]) for s in sentences])
+    assert np.abs(probabilities_torch(model, tokenizer, sentences, batch_size=2) - alone).max() < 1e-5
+    assert np.abs(probabilities_onnx(session, tokenizer, sentences, batch_size=2) - alone).max() < 1e-4
+    batches = list(_batches(sentences, tokenizer, 2))
+    assert sorted(row for rows, _ in batches for row in rows) == list(range(len(sentences)))
+    widths = [batch["input_ids"].shape[1] for _, batch in batches]
+    assert widths == sorted(lengths)[1::2]  # each batch as wide as its longer sentence: pairs of neighbours
 
 
 def test_graph_pools_the_last_real_token_of_a_left_padded_batch_like_pytorch(model, tokenizer, session):

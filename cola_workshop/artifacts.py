@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .settings import Settings, display_path
+from .settings import Settings, display_path, source_key
 
 STAGES = (
     "01_goal",
@@ -174,7 +174,11 @@ class StageState:
 
 
 def _settings_difference(recorded: dict, current: dict) -> list[str]:
-    return [f"{key}={recorded.get(key)!r} (now {value!r})" for key, value in current.items() if recorded.get(key) != value]
+    def same(key, value) -> bool:  # a folder recorded by an older version, e.g. absolute, is still the same folder
+        before = recorded.get(key)
+        return before == value or (key in ("model", "data") and before is not None and source_key(before) == value)
+
+    return [f"{key}={recorded.get(key)!r} (now {value!r})" for key, value in current.items() if not same(key, value)]
 
 
 def stage_states(settings: Settings) -> list[StageState]:

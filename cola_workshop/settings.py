@@ -8,7 +8,6 @@ starting Jupyter, so the notebooks, nbval and the command line always agree on w
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from pathlib import Path
@@ -56,15 +55,12 @@ class Settings:
     def stage_dir(self, stage: str) -> Path:
         return self.outputs / stage
 
-    @property
-    def is_offline(self) -> bool:
-        """True when neither the model nor the data come from the Hugging Face hub."""
-        return self.data != "hub" and resolve_path(self.model).is_dir()
-
     def fingerprint(self) -> dict:
-        """The settings that decide what the cached artifacts contain (the outputs folder does not)."""
+        """The settings that decide what the cached artifacts contain (the outputs folder does not), with the
+        model and data folders written one way however they were given (:func:`source_key`)."""
         values = dataclasses.asdict(self)
         values.pop("outputs")
+        values["model"], values["data"] = source_key(self.model), source_key(self.data)
         return values
 
     def describe(self) -> str:
@@ -136,6 +132,18 @@ def resolve_path(value: str | Path) -> Path:
     """Relative paths in settings are relative to the repository root, wherever the notebook runs."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+def source_key(value: str) -> str:
+    """A model or data source as artifacts record and compare it: an existing local folder as one text however
+    it was written (``data/tiny-gpt2`` from a notebook and ``/home/you/workshop/data/tiny-gpt2`` from the command
+    line are the same folder, relative to the repository root inside it, absolute elsewhere), so that a stage
+    or an interrupted training made one way is found the other way; a hub id or ``hub`` as given."""
+    text = str(value)
+    path = resolve_path(text)
+    if text.strip().lower() == "hub" or not path.exists():
+        return text
+    return display_path(os.path.normpath(path))
 
 
 def _parse_epochs(text: str) -> float:
@@ -236,7 +244,3 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
         ENV_VARS["max_train_samples"]: "all" if samples is None else str(samples),
         ENV_VARS["outputs"]: str(settings.outputs),
     }
-
-
-def settings_json(settings: Settings) -> str:
-    return json.dumps(settings.fingerprint(), indent=2, sort_keys=True)

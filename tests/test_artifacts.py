@@ -27,7 +27,7 @@ from cola_workshop.artifacts import (
     stage_name,
     stage_states,
 )
-from cola_workshop.settings import load_settings, settings_to_env
+from cola_workshop.settings import REPO_ROOT, load_settings, settings_to_env
 
 
 @pytest.fixture
@@ -206,6 +206,31 @@ def test_settings_from_the_environment_match_the_manifest(settings):
     make_stages(settings, 4)
     from_cli = load_settings(environ=settings_to_env(settings))
     assert load_stage(from_cli, "04") == settings.stage_dir("04_training_args")
+
+
+def test_a_folder_written_another_way_is_the_same_folder(settings, tmp_path):
+    """`cola-workshop run --model data/tiny-gpt2` records absolute paths, a notebook started by hand the profile's
+    relative ones: both name the same folders, so stages and an interrupted training are found either way."""
+    make_stages(settings, 4)
+    absolute = load_settings(environ={}, profile="tiny", outputs=str(tmp_path),
+                             model=str(REPO_ROOT / "data" / "tiny-gpt2"), data=str(REPO_ROOT / "data" / "." / "cola_tiny"))
+    assert (absolute.model, absolute.data) != (settings.model, settings.data)
+    assert load_stage(absolute, "04") == settings.stage_dir("04_training_args")
+    assert checkpoint_dir(absolute) == checkpoint_dir(settings)
+    other_folder = load_settings(environ={}, profile="tiny", outputs=str(tmp_path), model=str(REPO_ROOT / "data" / "cola_tiny"))
+    with pytest.raises(ArtifactError, match="other settings"):
+        load_stage(other_folder, "01")
+
+
+def test_a_stage_that_recorded_an_absolute_folder_is_still_usable(settings):
+    """Earlier versions recorded a folder as it was given: an absolute path in the manifest still matches."""
+    make_stages(settings, 2)
+    manifest_path = settings.stage_dir("01_goal") / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["settings"]["model"] = str(REPO_ROOT / "data" / "tiny-gpt2")
+    manifest_path.write_text(json.dumps(manifest))
+    assert load_stage(settings, "01") == settings.stage_dir("01_goal")
+    assert states(settings)["02_exploration"].usable
 
 
 # --------------------------------------------------------------------------------------------------

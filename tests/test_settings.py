@@ -19,7 +19,6 @@ from cola_workshop.settings import (
     display_path,
     load_settings,
     resolve_path,
-    settings_json,
     settings_to_env,
 )
 
@@ -260,11 +259,6 @@ def test_settings_to_env_round_trips(overrides, tmp_path):
     assert again.fingerprint() == settings.fingerprint()
 
 
-def test_settings_json_is_the_same_after_a_round_trip(tmp_path):
-    settings = load_settings(environ={}, profile="tiny", outputs=str(tmp_path))
-    assert settings_json(load_settings(environ=settings_to_env(settings))) == settings_json(settings)
-
-
 def test_settings_to_env_keeps_every_digit_of_epochs(tmp_path):
     settings = load_settings(environ={}, epochs="1.23456789", outputs=str(tmp_path))
     assert load_settings(environ=settings_to_env(settings)).epochs == settings.epochs
@@ -278,15 +272,16 @@ def test_fingerprint_has_every_setting_but_outputs(tmp_path):
     assert "outputs" not in a.fingerprint()
     assert set(a.fingerprint()) == {field.name for field in dataclasses.fields(Settings)} - {"outputs"}
     assert load_settings(environ={}, profile="tiny", epochs=3).fingerprint() != a.fingerprint()
-    assert "outputs" not in settings_json(a)
 
 
-def test_is_offline_for_local_model_and_data(monkeypatch, tmp_path):
-    assert not load_settings(environ={}).is_offline
-    assert not load_settings(environ={}, profile="tiny", data="hub").is_offline
-    assert load_settings(environ={}, profile="tiny", model=str(REPO_ROOT / "data" / "tiny-gpt2")).is_offline
-
-
-def test_is_offline_does_not_depend_on_the_current_folder(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    assert load_settings(environ={}, profile="tiny").is_offline
+def test_fingerprint_writes_a_local_folder_one_way_and_keeps_hub_ids(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative folders are the repository's, wherever the notebook runs
+    relative = load_settings(environ={}, profile="tiny", outputs=str(tmp_path))
+    absolute = load_settings(environ={}, profile="tiny", outputs=str(tmp_path), model=str(REPO_ROOT / "data" / "tiny-gpt2"))
+    assert absolute.fingerprint() == relative.fingerprint()
+    assert relative.fingerprint()["model"] == "data/tiny-gpt2"
+    outside = tmp_path / "my-model"
+    outside.mkdir()
+    assert load_settings(environ={}, model=f"{outside}/../my-model").fingerprint()["model"] == str(outside)
+    hub = load_settings(environ={}, profile="full")
+    assert (hub.fingerprint()["model"], hub.fingerprint()["data"]) == ("openai-community/gpt2", "hub")

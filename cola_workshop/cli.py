@@ -124,10 +124,30 @@ def stage_range(first: str | None, last: str | None) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
+def check_upstream(settings: Settings, first: str) -> None:
+    """Fail before any kernel starts when a stage before ``first`` is missing, out of date or was made with other
+    settings: the notebook ``first`` would stop at its first cell that loads it."""
+    for state in stage_states(settings):
+        if state.stage == first:
+            return
+        if state.usable:
+            continue
+        where = display_path(settings.outputs)
+        if not state.done:
+            raise CliError(f"--from {first[:2]} needs {state.stage}, which is not in {where}: run with --from {state.stage[:2]}")
+        if not state.settings_match:
+            raise CliError(
+                f"--from {first[:2]} needs {state.stage}, which {where} holds for other settings: run with --from "
+                f"{state.stage[:2]} (it replaces the stages made with the other settings), or choose a new --outputs folder"
+            )
+        raise CliError(f"--from {first[:2]} needs {state.stage}, which is stale ({state.stale_reason}): run with --from {state.stage[:2]}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     stages = stage_range(args.from_stage, args.to_stage)
     check_sources(settings)
+    check_upstream(settings, stages[0])
     notebooks_dir = Path(args.notebooks).expanduser().absolute() if args.notebooks else NOTEBOOKS_DIR
     notebook_paths(stages, notebooks_dir)  # all present before anything runs
     print(settings.describe())
@@ -202,14 +222,16 @@ def cmd_clean(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, environ)
     stage = stage_name(args.stage) if args.stage else None
     what = f"stage {stage}" if stage else "all stages and executed/"
+    # an interrupted training's checkpoints go too: say so before asking
+    also = ", with every training checkpoint (an interrupted training starts again)" if stage in (None, "05_training") else ""
     where = display_path(settings.outputs)
     if not settings.outputs.is_dir():
         print(f"nothing to clean: {where} does not exist")
         return EXIT_OK
     if not args.yes:
         if not is_terminal(sys.stdin):
-            raise CliError(f"clean deletes cached results ({what} in {where}): add --yes to confirm outside a terminal")
-        if not _confirm(f"remove the cached artifacts of {what} in {where}?"):
+            raise CliError(f"clean deletes cached results ({what} in {where}{also}): add --yes to confirm outside a terminal")
+        if not _confirm(f"remove the cached artifacts of {what} in {where}{also}?"):
             print("nothing removed")
             return EXIT_OK
     removed = clean_outputs(settings, stage)
@@ -450,6 +472,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED_ERRORS as error:
         message = " ".join(str(error).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:  # a path that cannot be read or written: the system's reason, in one line
+        print(f"{PROG}: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

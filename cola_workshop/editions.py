@@ -140,6 +140,8 @@ def write_learner_edition(source: Path, destination: Path, force: bool = False) 
         raise EditionError(
             f"{display_path(destination)} holds the instructor's notebooks: write the learner edition to another folder"
         )
+    if destination.exists() and not destination.is_dir():
+        raise EditionError(f"{display_path(destination)} is a file, not a folder: name a folder for the learner edition")
     editions = {path.name: learner_notebook(nbformat.read(str(path), as_version=4), path.name) for path in notebooks}
     existing = sorted(name for name in editions if (destination / name).exists())
     if existing and not force:

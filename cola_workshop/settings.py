@@ -230,6 +230,8 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
         values["max_train_samples"] = _parse_max_samples(given["max_train_samples"])
     values["epochs"] = float(values["epochs"])
     outputs = resolve_path(given.get("outputs", "outputs"))
+    if outputs.exists() and not outputs.is_dir():
+        raise SettingsError(f"outputs {display_path(outputs)} is a file, not a folder: set --outputs / WORKSHOP_OUTPUTS to a folder")
     return Settings(profile=profile, outputs=outputs, **values)
 
 

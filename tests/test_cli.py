@@ -69,6 +69,8 @@ def test_run_range_settings_reach_kernel_and_sources_stay_unchanged(tmp_path, mo
     before = {path.name: path.read_bytes() for path in notebooks.iterdir()}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WORKSHOP_EPOCHS", "5")  # the flag wins over the variable
+    with save_stage(load_settings(outputs=str(tmp_path / "out"), epochs="2", max_train_samples="7"), "01_goal") as folder:
+        (folder / "goal.json").write_text("{}")  # what --from 2 starts from
 
     code = cli.main(
         ["run", "--notebooks", "nbs", "--outputs", "out", "--epochs", "2", "--max-train-samples", "7",
@@ -94,6 +96,35 @@ def test_run_range_settings_reach_kernel_and_sources_stay_unchanged(tmp_path, mo
     assert "01_goal" not in output and "04_training_args" not in output
     assert "  cell 3/4" in output  # per-cell progress, one line each when not on a terminal
     assert "\r" not in output
+
+
+def test_run_from_a_later_stage_needs_the_earlier_ones_before_any_kernel_starts(tmp_path, capsys):
+    notebooks, outputs = marker_notebooks(tmp_path / "nbs"), tmp_path / "out"
+    args = ["run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--from", "03"]
+    assert cli.main(args) == 2
+    line = error_line(capsys)
+    assert "--from 03 needs 01_goal" in line and "run with --from 01" in line
+    assert not (outputs / "executed").exists()  # nothing started, nothing written
+
+    other = load_settings(outputs=str(outputs), max_train_samples="50")  # 01 and 02 made with other settings
+    for stage in STAGES[:2]:
+        with save_stage(other, stage) as folder:
+            (folder / "result.txt").write_text(stage)
+    assert cli.main(args) == 2
+    line = error_line(capsys)
+    assert "needs 01_goal" in line and "other settings" in line and "new --outputs folder" in line
+    assert cli.main([*args, "--max-train-samples", "50"]) == 0  # with those settings, 03 can start
+    assert "03_preprocessing: done in" in capsys.readouterr().out
+
+
+def test_a_file_where_a_folder_belongs_is_one_line(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert cli.main(["status", "--outputs", str(a_file)]) == 2
+    assert "is a file, not a folder" in error_line(capsys)
+    assert cli.main(["learner-edition", str(a_file)]) == 2
+    assert "is a file, not a folder" in error_line(capsys)
+    assert a_file.read_text() == "mine"
 
 
 def test_failing_cell_names_notebook_and_cell_and_stops(tmp_path, capsys):
@@ -261,7 +292,10 @@ def test_clean_without_yes_needs_a_terminal_or_confirmation(tmp_path, monkeypatc
     simulate_stages(outputs, "01_goal")
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert cli.main(["clean", "--outputs", str(outputs)]) == 2
-    assert "--yes" in error_line(capsys)
+    line = error_line(capsys)
+    assert "--yes" in line and "every training checkpoint" in line  # all stages: checkpoints too, said first
+    assert cli.main(["clean", "--outputs", str(outputs), "--stage", "02"]) == 2
+    assert "checkpoint" not in error_line(capsys)
     assert (outputs / "01_goal").is_dir()
 
     class Terminal(io.StringIO):

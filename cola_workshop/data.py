@@ -15,6 +15,7 @@ columns ``sentence``, ``label`` (ClassLabel unacceptable/acceptable, -1 where un
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -43,10 +44,22 @@ def features():
     return Features({"sentence": Value("string"), "label": ClassLabel(names=LABEL_NAMES), "idx": Value("int32")})
 
 
+@contextlib.contextmanager
+def _utf8(path: Path):
+    """The file opened as UTF-8 text; bytes that are not UTF-8 give a DataFormatError naming the file."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        try:
+            yield handle
+        except UnicodeDecodeError:
+            raise DataFormatError(
+                f"{display_path(path)} is not UTF-8 text: save it as UTF-8 or restore the original file"
+            ) from None
+
+
 def read_labeled_tsv(path: Path) -> list[dict]:
     """Rows of a CoLA file: source, label, original mark, sentence; no header. Errors name file and line."""
     rows = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with _utf8(path) as handle:
         for line_number, fields in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
             where = f"{display_path(path)}, line {line_number}"
             if len(fields) != 4:
@@ -66,7 +79,7 @@ def read_labeled_tsv(path: Path) -> list[dict]:
 def read_test_tsv(path: Path) -> list[str]:
     """Sentences of GLUE's unlabeled test file (header ``index<TAB>sentence``)."""
     sentences = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with _utf8(path) as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header != ["index", "sentence"]:

@@ -232,6 +232,14 @@ def test_empty_sentence_names_file_and_line(tmp_path):
         load_cola(settings_for(folder))
 
 
+def test_a_file_that_is_not_utf8_names_the_file(tmp_path):
+    folder = write_cola_layout(tmp_path / "cola")
+    train = folder / "raw" / "in_domain_train.tsv"
+    train.write_bytes(train.read_bytes() + "a1\t1\t\tThe caf\u00e9 opened.\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match=r"in_domain_train\.tsv is not UTF-8 text: save it as UTF-8"):
+        load_cola(settings_for(folder))
+
+
 def test_bad_test_header_is_an_error(tmp_path):
     folder = write_cola_layout(tmp_path / "cola")
     (folder / "glue_test" / "test.tsv").write_text("id\ttext\n0\tThe baker sells warm bread.\n")

@@ -44,10 +44,15 @@ def require_gradio():
 
 def model_folder(settings: Settings, model: str | Path | None = None) -> Path:
     """The fine-tuned model to serve: ``model`` when given, else notebook 05's ``model/`` in the outputs folder."""
-    from .models import local_checkpoint
+    from .models import ModelSourceError, local_checkpoint
 
     if model is not None:
-        return local_checkpoint(str(Path(model).expanduser().absolute()))  # ModelSourceError names the problem
+        try:
+            return local_checkpoint(str(Path(model).expanduser().absolute()))
+        except ModelSourceError as error:  # its fix speaks of run's settings; the demo serves one folder
+            raise DemoError(
+                f"{str(error).split(': ')[0]}: point --model at a fine-tuned model folder, e.g. outputs/05_training/model"
+            ) from None
     folder = settings.stage_dir("05_training") / "model"
     if not (folder / "config.json").is_file():
         raise DemoError(

@@ -143,7 +143,8 @@ def check_kit(model_dir: Path | None, data_dir: Path | None, label: str) -> Find
         if data_dir is not None:
             check_data_folder(data_dir)
     except IncompleteError as error:
-        return Finding(FAIL, "kit", f"{label} is incomplete: {error}: {KIT_FIX}")
+        fix = KIT_FIX if label.startswith("--kit") else "check the path, or give a complete folder (README, Instructor guide)"
+        return Finding(FAIL, "kit", f"{label} is incomplete: {error}: {fix}")
     parts = [display_path(p) for p in (model_dir, data_dir) if p is not None]
     return Finding(OK, "kit", f"{label} is complete ({' and '.join(parts)})")
 

@@ -54,7 +54,8 @@ def _source(name: str, what: str):
     folder = local_checkpoint(name, weights=what != "tokenizer")
     if folder is not None:
         return str(folder), contextlib.nullcontext()
-    return name, hub_or_cache(f"the {what} {name!r}")
+    no_folder = "" if "/" in name else ", which is no folder here either,"  # perhaps a mistyped folder name
+    return name, hub_or_cache(f"the {what} {name!r}{no_folder}")
 
 
 def add_pad_token(tokenizer) -> str:

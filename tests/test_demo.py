@@ -115,7 +115,9 @@ def test_demo_without_a_trained_model_names_notebook_05(tmp_path, capsys):
 
 def test_demo_with_a_folder_that_is_no_model_says_so(tmp_path, capsys):
     assert cli.main(["demo", "--model", str(tmp_path)]) == 2
-    assert "is not a model checkpoint (no config.json)" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "is not a model checkpoint (no config.json)" in error and "fine-tuned model folder" in error
+    assert "WORKSHOP_MODEL" not in error  # the demo reads no settings variable for its model
 
 
 def test_demo_without_gradio_names_the_extra(classifier_dir, monkeypatch, capsys):

@@ -95,6 +95,7 @@ def test_model_and_data_flags_are_checked_like_a_kit(capsys, tmp_path, kit):
     shutil.rmtree(kit / "model")
     code, out, failed = doctor_run(capsys, "--model", str(kit / "model"), "--outputs", str(tmp_path))
     assert code == doctor.EXIT_PROBLEMS and "does not exist" in failed[0], out
+    assert "check the path" in failed[0] and "kit folder again" not in failed[0]  # a typed path, not a copied kit
 
 
 def test_unreachable_hub_with_nothing_cached_fails(capsys, tmp_path, monkeypatch):

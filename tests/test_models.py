@@ -260,6 +260,11 @@ def test_hub_id_without_hub_or_cache_fails_in_one_sentence(empty_hub_cache, load
     assert not any(Path(empty_hub_cache).rglob("*.safetensors"))
 
 
+def test_a_name_that_is_neither_a_folder_nor_cached_says_both(empty_hub_cache):
+    with pytest.raises(hub.HubUnreachableError, match="the model 'my-modle', which is no folder here either, is not in"):
+        load_classifier("my-modle")
+
+
 def test_is_causal_lm_tells_decoders_from_encoders(tmp_path):
     from transformers import BertConfig
 

@@ -344,8 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(error).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as error:  # a path that cannot be read or written: the system's reason, in one line
-        print(f"{PROG}: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+    except OSError as error:
+        if error.filename is None:  # not about a path (a network error, a bug): the traceback helps more
+            raise
+        reason = " ".join(str(error.strerror or error).split())  # a path that cannot be read or written
+        print(f"{PROG}: error: {display_path(error.filename)}: {reason}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -49,10 +49,11 @@ def model_folder(settings: Settings, model: str | Path | None = None) -> Path:
     if model is not None:
         try:
             return local_checkpoint(str(Path(model).expanduser().absolute()))
-        except ModelSourceError as error:  # its fix speaks of run's settings; the demo serves one folder
-            raise DemoError(
-                f"{str(error).split(': ')[0]}: point --model at a fine-tuned model folder, e.g. outputs/05_training/model"
-            ) from None
+        except ModelSourceError as error:
+            message = str(error)
+            if "hub id" in message:  # a fix for run's settings; the demo serves one folder, never a hub id
+                message = f"{message.split(': ')[0]}: point --model at a fine-tuned model folder, e.g. outputs/05_training/model"
+            raise DemoError(message) from None
     folder = settings.stage_dir("05_training") / "model"
     if not (folder / "config.json").is_file():
         raise DemoError(

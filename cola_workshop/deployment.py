@@ -157,6 +157,9 @@ def _batches(sentences: Sequence[str], tokenizer, batch_size: int):
     if not sentences:
         raise ValueError("no sentences given")
     ids = tokenizer(sentences, truncation=True)["input_ids"]
+    empty = [i for i, row in enumerate(ids) if not row]
+    if empty:
+        raise ValueError(f"sentence {empty[0]} ({sentences[empty[0]]!r}) has no tokens: remove empty sentences first")
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # stable: equal lengths keep their order
     size = batch_size if tokenizer.pad_token_id is not None else 1
     for start in range(0, len(order), size):

@@ -137,13 +137,13 @@ def resolve_path(value: str | Path) -> Path:
 def source_key(value: str) -> str:
     """A model or data source as artifacts record and compare it: an existing local folder as one text however
     it was written (``data/tiny-gpt2`` from a notebook and ``/home/you/workshop/data/tiny-gpt2`` from the command
-    line are the same folder, relative to the repository root inside it, absolute elsewhere), so that a stage
-    or an interrupted training made one way is found the other way; a hub id or ``hub`` as given."""
+    line are the same folder): relative to the repository root inside it, else absolute with links resolved.
+    So a stage or an interrupted training made one way is found the other way. A hub id or ``hub`` as given."""
     text = str(value)
     path = resolve_path(text)
     if text.strip().lower() == "hub" or not path.exists():
         return text
-    return display_path(os.path.normpath(path))
+    return display_path(os.path.realpath(path))
 
 
 def _parse_epochs(text: str) -> float:

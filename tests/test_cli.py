@@ -117,6 +117,27 @@ def test_run_from_a_later_stage_needs_the_earlier_ones_before_any_kernel_starts(
     assert "03_preprocessing: done in" in capsys.readouterr().out
 
 
+def test_run_may_start_from_a_stage_that_is_itself_out_of_date(tmp_path):
+    """Only the stages before --from must be usable: the one it starts from is what the run replaces."""
+    outputs = tmp_path / "out"
+    cli.check_upstream(load_settings({}, outputs=str(outputs)), "01_goal")  # nothing before 01
+    simulate_stages(outputs, "01_goal")
+    other = load_settings({}, outputs=str(outputs), max_train_samples="50")
+    with save_stage(other, "02_exploration") as folder:  # 02 made with other settings
+        (folder / "result.json").write_text("{}")
+    cli.check_upstream(load_settings({}, outputs=str(outputs)), "02_exploration")
+    with pytest.raises(cli.CliError, match="needs 02_exploration, which .* holds for other settings"):
+        cli.check_upstream(load_settings({}, outputs=str(outputs)), "03_preprocessing")
+
+
+def test_a_path_the_system_cannot_read_is_one_line(tmp_path, capsys):
+    outputs = tmp_path / "out"
+    (outputs / "01_goal" / "manifest.json").mkdir(parents=True)  # a folder where a file belongs
+    assert cli.main(["status", "--outputs", str(outputs)]) == 2
+    line = error_line(capsys)
+    assert "manifest.json" in line and "directory" in line.lower()
+
+
 def test_a_file_where_a_folder_belongs_is_one_line(tmp_path, capsys):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")

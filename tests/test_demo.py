@@ -117,7 +117,10 @@ def test_demo_with_a_folder_that_is_no_model_says_so(tmp_path, capsys):
     assert cli.main(["demo", "--model", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "is not a model checkpoint (no config.json)" in error and "fine-tuned model folder" in error
-    assert "WORKSHOP_MODEL" not in error  # the demo reads no settings variable for its model
+    assert "WORKSHOP_MODEL" not in error and "hub id" not in error  # the demo reads no variable and no hub id
+    (tmp_path / "config.json").write_text("{}")  # a checkpoint without safetensors weights: re-saving is the fix
+    assert cli.main(["demo", "--model", str(tmp_path)]) == 2
+    assert "safe_serialization=True" in capsys.readouterr().err
 
 
 def test_demo_without_gradio_names_the_extra(classifier_dir, monkeypatch, capsys):

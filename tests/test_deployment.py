@@ -170,6 +170,11 @@ def test_rows_come_back_in_the_order_given_although_batches_go_by_length(model, 
     assert widths == sorted(lengths)[1::2]  # each batch as wide as its longer sentence: pairs of neighbours
 
 
+def test_an_empty_sentence_is_named_not_batched(model, tokenizer):
+    with pytest.raises(ValueError, match=r"sentence 1 \(''\) has no tokens"):
+        probabilities_torch(model, tokenizer, ["The cat sat.", "", "Hi."])
+
+
 def test_graph_pools_the_last_real_token_of_a_left_padded_batch_like_pytorch(model, tokenizer, session):
     """Left padding changes GPT-2's logits (its positions shift), in PyTorch and ONNX alike: the graph matches."""
     left = copy.deepcopy(tokenizer)

@@ -44,16 +44,10 @@ def require_gradio():
 
 def model_folder(settings: Settings, model: str | Path | None = None) -> Path:
     """The fine-tuned model to serve: ``model`` when given, else notebook 05's ``model/`` in the outputs folder."""
-    from .models import ModelSourceError, local_checkpoint
+    from .models import local_checkpoint
 
-    if model is not None:
-        try:
-            return local_checkpoint(str(Path(model).expanduser().absolute()))
-        except ModelSourceError as error:
-            message = str(error)
-            if "hub id" in message:  # a fix for run's settings; the demo serves one folder, never a hub id
-                message = f"{message.split(': ')[0]}: point --model at a fine-tuned model folder, e.g. outputs/05_training/model"
-            raise DemoError(message) from None
+    if model is not None:  # ModelSourceError names the problem and a fix for a folder
+        return local_checkpoint(str(Path(model).expanduser().absolute()), hub_ids=False)
     folder = settings.stage_dir("05_training") / "model"
     if not (folder / "config.json").is_file():
         raise DemoError(

@@ -21,23 +21,29 @@ class ModelSourceError(ValueError):
     """--model names something that is not a usable checkpoint."""
 
 
-def local_checkpoint(name: str, weights: bool = True) -> Path | None:
-    """The checkpoint folder for ``name``, None for a hub id; ModelSourceError for a broken folder."""
+def local_checkpoint(name: str, weights: bool = True, *, hub_ids: bool = True) -> Path | None:
+    """The checkpoint folder for ``name``, None for a hub id; ModelSourceError for a broken folder.
+
+    ``hub_ids=False`` where only a folder will do (the demo): the errors' fixes then name no hub id and no
+    ``WORKSHOP_MODEL``, which such a command does not read."""
     path = resolve_path(name)
     looks_local = name.startswith((".", "/", "~")) or path.exists()
     if not looks_local:
         return None
+    folder_only = "point --model at a fine-tuned model folder, e.g. outputs/05_training/model"
     if not path.is_dir():
         raise ModelSourceError(
-            f"model folder {display_path(name)!r} does not exist: set --model / WORKSHOP_MODEL to a checkpoint "
-            "folder or a hub id such as openai-community/gpt2"
+            f"model folder {display_path(name)!r} does not exist: "
+            + ("set --model / WORKSHOP_MODEL to a checkpoint folder or a hub id such as openai-community/gpt2"
+               if hub_ids else folder_only)
         )
     if not weights:
         return path
     if not (path / "config.json").is_file():
         raise ModelSourceError(
-            f"{display_path(name)} is not a model checkpoint (no config.json): point --model at a folder written "
-            "by save_pretrained, e.g. outputs/05_training/model, or at a hub id"
+            f"{display_path(name)} is not a model checkpoint (no config.json): "
+            + ("point --model at a folder written by save_pretrained, e.g. outputs/05_training/model, or at a hub id"
+               if hub_ids else folder_only)
         )
     if not any(path.glob("*.safetensors")):
         raise ModelSourceError(

@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from .doctor import IncompleteError, checkpoint_parameters
+from .weights import IncompleteError, checkpoint_parameters
 from .settings import Settings, display_path, resolve_path
 
 CARD_NAME = "README.md"  # the name the hub shows as the model's page

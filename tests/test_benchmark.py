@@ -293,10 +293,10 @@ def test_peak_between():
 
 
 def test_notebook_timer_reads_the_real_executors_progress(tmp_path):
-    """The timer's pattern matches what cola_workshop.execution.run_notebooks prints (two one-cell notebooks)."""
+    """The timer's pattern matches what cola_workshop.tools.execution.run_notebooks prints (two one-cell notebooks)."""
     import nbformat
 
-    from cola_workshop.execution import run_notebooks
+    from cola_workshop.tools.execution import run_notebooks
     from cola_workshop.settings import load_settings
 
     for stage in ("01_goal", "02_exploration"):

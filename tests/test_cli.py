@@ -1,4 +1,4 @@
-"""Tests for cola_workshop.cli: run (on throwaway notebooks), status, clean, prefetch and the one-line errors.
+"""Tests for cola_workshop.tools.cli: run (on throwaway notebooks), status, clean, prefetch and the one-line errors.
 
 The notebooks used here are built in tmp_path, so these tests do not depend on the workshop's real notebooks;
 only three of them start a Jupyter kernel.
@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cola_workshop import cli
+from cola_workshop.tools import cli
 from cola_workshop.artifacts import STAGES, save_stage
 from cola_workshop.settings import ENV_VARS, load_settings
 
@@ -174,7 +174,7 @@ def test_ctrl_c_interrupts_the_cell_saves_the_copy_and_exits_130(tmp_path):
     notebooks = tmp_path / "nbs"
     write_notebook(notebooks / "01_goal.ipynb", "print('first cell ran')", "import time\ntime.sleep(60)", "print('never')")
     outputs = tmp_path / "out"
-    command = [sys.executable, "-m", "cola_workshop.cli", "run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01"]
+    command = [sys.executable, "-m", "cola_workshop.tools.cli", "run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stdout:  # wait until the sleeping cell runs

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from cola_workshop import cli
-from cola_workshop.demo import OFFLINE_ENV, Scorer
+from cola_workshop.tools import cli
+from cola_workshop.tools.demo import OFFLINE_ENV, Scorer
 from headless_browser import chromium, external, requested_urls, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_demo_page_shows_the_models_probability_for_a_typed_sentence(classifier_
     url = f"http://127.0.0.1:{port}/"
     with chromium() as driver:  # skips before the server starts where there is no browser
         process = subprocess.Popen(
-            [sys.executable, "-m", "cola_workshop.cli", "demo", "--port", str(port), "--model", str(classifier_dir)],
+            [sys.executable, "-m", "cola_workshop.tools.cli", "demo", "--port", str(port), "--model", str(classifier_dir)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **OFFLINE_ENV},
             # Ctrl-C must reach it even where this test runs with SIGINT ignored (a background job, some CI runners).
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -136,8 +136,8 @@ def test_package_and_command_work_without_the_optional_extras():
     blocked = "gradio sphinx myst_nb sphinx_book_theme selenium".split()
     code = (
         f"import sys; sys.modules.update(dict.fromkeys({blocked!r}))\n"
-        "import cola_workshop.cli, cola_workshop.demo, cola_workshop.site, cola_workshop.model_card\n"
-        "sys.exit(cola_workshop.cli.main(['site', '--help']))"
+        "import cola_workshop.tools.cli, cola_workshop.tools.demo, cola_workshop.tools.site, cola_workshop.model_card\n"
+        "sys.exit(cola_workshop.tools.cli.main(['site', '--help']))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

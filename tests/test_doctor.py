@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cola_workshop import cli, data, doctor, environment, notebook
+from cola_workshop import data, environment, notebook
+from cola_workshop.tools import cli, doctor
 from cola_workshop.settings import REPO_ROOT, load_settings
 
 TINY_MODEL = REPO_ROOT / "data" / "tiny-gpt2"

@@ -14,9 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cola_workshop import cli
+from cola_workshop.tools import cli
 from cola_workshop.artifacts import STAGES
-from cola_workshop.editions import (
+from cola_workshop.tools.editions import (
     BEGIN_SOLUTION,
     CHECK_TAG,
     END_SOLUTION,
@@ -27,7 +27,7 @@ from cola_workshop.editions import (
     strip_solutions,
     write_learner_edition,
 )
-from cola_workshop.execution import NOTEBOOKS_DIR, kernel_environment
+from cola_workshop.tools.execution import NOTEBOOKS_DIR, kernel_environment
 from cola_workshop.settings import ENV_VARS, load_settings
 
 SOLUTION = (

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cola_workshop import data
-from cola_workshop.cli import main
+from cola_workshop.tools.cli import main
 from cola_workshop.settings import REPO_ROOT, load_settings
 
 CORPUS = REPO_ROOT.parent / "shared" / "data" / "cola_public"

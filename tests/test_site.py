@@ -16,9 +16,9 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
-from cola_workshop import cli
+from cola_workshop.tools import cli
 from cola_workshop.artifacts import STAGES
-from cola_workshop.site import SOURCE_DIR, SiteError, build_site, read_notebook, require_sphinx
+from cola_workshop.tools.site import SOURCE_DIR, SiteError, build_site, read_notebook, require_sphinx
 from headless_browser import chromium, external, file_url, requested_urls, wait_for
 
 REMOVED = {"remove-cell", "remove_cell"}

@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from cola_workshop.artifacts import STAGES, checkpoint_dir, last_checkpoint
-from cola_workshop.cli import main
+from cola_workshop.tools.cli import main
 from cola_workshop.model_card import card_metrics
 from cola_workshop.settings import REPO_ROOT, load_settings
 
@@ -102,7 +102,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(through_04, tmp_path, 
     flags = ["--profile", "tiny", "--outputs", str(outputs), "--from", "05", "--to", "05"]
     settings = load_settings(environ={}, profile="tiny", outputs=str(outputs))
 
-    command = [sys.executable, "-m", "cola_workshop.cli", "run", *flags]
+    command = [sys.executable, "-m", "cola_workshop.tools.cli", "run", *flags]
     training = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240

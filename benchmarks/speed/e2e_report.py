@@ -16,7 +16,7 @@ def _gib(value: float | None) -> str:
 def print_notebooks(notebooks: dict, total_s: float, cpu: str) -> None:
     """One row per notebook: status, wall time (kernel start included), peak kernel memory."""
     gpu = any(n.get("peak_gpu_in_use_gib") for n in notebooks.values())
-    print(f"\n== The six notebooks through cola_workshop.execution.run_notebooks, {device_label(cpu)}")
+    print(f"\n== The six notebooks through cola_workshop.tools.execution.run_notebooks, {device_label(cpu)}")
     header = f"{'notebook':<20}{'status':>8}{'wall time':>12}{'peak kernel RSS':>17}" + \
              (f"{'GPU in use (device)':>21}" if gpu else "")
     print(header)

@@ -1,6 +1,6 @@
 """The end-to-end mode: the six notebooks run for real through the workshop's executor, then the reference.
 
-``cola_workshop.execution.run_notebooks`` (what ``cola-workshop run`` calls) executes the full profile's six
+``cola_workshop.tools.execution.run_notebooks`` (what ``cola-workshop run`` calls) executes the full profile's six
 notebooks on a GPT-2-small-sized model (``GPT2Config()``, random weights, saved with GPT-2's real tokenizer)
 and the real CoLA corpus, into a temporary outputs folder. Per notebook it records the wall time and the
 kernel's peak resident memory; from notebook 05's saved log it reads training time per epoch, samples and
@@ -90,8 +90,8 @@ def _gpu_used_bytes_function():
 def run_workshop(settings, out=None) -> tuple[int, dict]:
     """All six notebooks through run_notebooks; (exit code, per notebook: wall s, peak kernel RSS, GPU use)."""
     from cola_workshop.artifacts import STAGES
-    from cola_workshop.cli import check_sources
-    from cola_workshop.execution import run_notebooks
+    from cola_workshop.tools.cli import check_sources
+    from cola_workshop.tools.execution import run_notebooks
 
     check_sources(settings)
     timer, sampler = NotebookTimer(forward=out or sys.stdout), MemorySampler()

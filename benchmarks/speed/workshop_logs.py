@@ -1,7 +1,7 @@
 """Reading what a workshop run leaves behind: per-notebook wall times, per-epoch training times, throughput.
 
 Pure helpers (no torch), unit-tested in tests/test_benchmark.py. The end-to-end mode feeds them the progress
-lines of ``cola_workshop.execution.run_notebooks`` and the Trainer's ``log_history`` that notebook 05 saves;
+lines of ``cola_workshop.tools.execution.run_notebooks`` and the Trainer's ``log_history`` that notebook 05 saves;
 the reference run's log goes through the same code, so both sides are read alike.
 """
 

@@ -22,7 +22,7 @@ import copy
 import os
 from pathlib import Path
 
-from .settings import display_path
+from ..settings import display_path
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"

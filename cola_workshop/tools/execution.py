@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
-from .artifacts import stage_name
-from .settings import REPO_ROOT, Settings, display_path, settings_to_env
+from ..artifacts import stage_name
+from ..settings import REPO_ROOT, Settings, display_path, settings_to_env
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "python3"

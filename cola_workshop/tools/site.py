@@ -15,7 +15,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from .settings import REPO_ROOT, display_path
+from ..settings import REPO_ROOT, display_path
 
 SOURCE_DIR = REPO_ROOT / "notebooks"
 DEFAULT_SITE_DIR = REPO_ROOT / "outputs" / "site"

@@ -33,18 +33,19 @@ import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import data as data_module
-from . import doctor, models
-from .artifacts import STAGES, ArtifactError, clean_stage, stage_name, stage_states
-from .data import DataFormatError
+from .. import data as data_module
+from .. import models
+from . import doctor
+from ..artifacts import STAGES, ArtifactError, clean_stage, stage_name, stage_states
+from ..data import DataFormatError
 from .demo import DemoError
 from .editions import EditionError, exercise_counts, write_learner_edition
 from .execution import EXIT_OK, NOTEBOOKS_DIR, NotebookMissingError, is_terminal, notebook_paths, run_notebooks
 from .cli_parser import EXIT_USAGE, PROG, build_parser
-from .hub import HubUnreachableError, hub_endpoint, hub_reachable
-from .models import ModelSourceError
+from ..hub import HubUnreachableError, hub_endpoint, hub_reachable
+from ..models import ModelSourceError
 from .site import SiteError
-from .settings import (
+from ..settings import (
     ENV_VARS,
     Settings,
     SettingsError,

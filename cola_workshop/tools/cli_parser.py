@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .settings import PROFILES
+from ..settings import PROFILES
 
 PROG = "cola-workshop"
 EXIT_USAGE = 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .settings import Settings, display_path
+from ..settings import Settings, display_path
 
 INSTALL_HINT = 'pip install -e ".[demo]" -c .ci/constraints.txt'
 DEFAULT_HOST = "127.0.0.1"
@@ -44,7 +44,7 @@ def require_gradio():
 
 def model_folder(settings: Settings, model: str | Path | None = None) -> Path:
     """The fine-tuned model to serve: ``model`` when given, else notebook 05's ``model/`` in the outputs folder."""
-    from .models import local_checkpoint
+    from ..models import local_checkpoint
 
     if model is not None:  # ModelSourceError names the problem and a fix for a folder
         return local_checkpoint(str(Path(model).expanduser().absolute()), hub_ids=False)
@@ -64,7 +64,7 @@ class Scorer:
         import torch
         from transformers import AutoModelForSequenceClassification
 
-        from .models import load_tokenizer
+        from ..models import load_tokenizer
 
         self.torch = torch
         self.tokenizer = load_tokenizer(str(folder))
@@ -112,7 +112,7 @@ def run_demo(settings: Settings, model: str | Path | None = None, port: int | No
     """Load the model, build the page and serve it until Ctrl-C (``port`` None: Gradio's first free from 7860)."""
     folder = model_folder(settings, model)  # first: no trained model is the likelier problem, and quick to find
     require_gradio()  # before loading the model: a missing extra is reported at once
-    from .notebook import quiet_libraries
+    from ..notebook import quiet_libraries
 
     quiet_libraries()  # no download/progress chatter from transformers
     print(f"loading {display_path(folder)} ...", flush=True)

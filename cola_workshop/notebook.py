@@ -4,24 +4,53 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 
 from . import environment
 from .hardware import use_shape_agnostic_attention
-from .settings import Settings, load_settings
+from .settings import REPO_ROOT, Settings, load_settings
+
+
+class LoadReportOnce(logging.Filter):
+    """Pass transformers' weight-loading report (and errors) only, each report once, without terminal colours
+    and with paths inside the workshop written relative to it (the same text on every machine)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shown: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        text = record.getMessage()
+        if "LOAD REPORT" not in text:
+            return False
+        text = re.sub(r"\x1b?\[[0-9;]*m", "", text).replace(f"{REPO_ROOT}{os.sep}", "")
+        if text in self.shown:
+            return False
+        self.shown.add(text)
+        record.msg, record.args = text, ()
+        return True
 
 
 def quiet_libraries() -> None:
     """Hide download/progress chatter and known-harmless warnings so the cells show what matters.
 
-    Training progress (the Trainer's own table) stays visible; warnings that the notebooks explain in
-    prose (e.g. "Some weights ... were newly initialized") are silenced here, not ignored.
+    Training progress (the Trainer's own table) stays visible, and so does transformers' report of the
+    weights a model did not find in its checkpoint (e.g. a classification head that starts random): that is
+    evidence the notebooks read, shown once per kernel (:class:`LoadReportOnce`). Other library warnings are
+    silenced here, not ignored: the notebooks explain in prose what matters.
     """
     import datasets
     import transformers
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     transformers.logging.set_verbosity_error()
+    loading = logging.getLogger("transformers.modeling_utils")  # where from_pretrained logs its load report
+    loading.setLevel(logging.WARNING)
+    if not any(isinstance(existing, LoadReportOnce) for existing in loading.filters):
+        loading.addFilter(LoadReportOnce())
     transformers.logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" bars
     datasets.logging.set_verbosity_error()
     datasets.disable_progress_bars()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 from pathlib import Path
 
 from .hub import hub_or_cache
@@ -109,55 +110,103 @@ def detect_layout(folder: Path) -> tuple[str, Path]:
     raise DataFormatError(f"{display_path(folder)} is in neither CoLA's nor GLUE's layout: {LAYOUT_HELP}")
 
 
-def _split(rows: list[dict]):
-    from datasets import Dataset
+@dataclasses.dataclass(frozen=True)
+class ColaFiles:
+    """Where CoLA comes from, checked before the library call that reads it (notebook 02, :func:`load_cola`).
 
-    return Dataset.from_dict(
-        {
-            "sentence": [row["sentence"] for row in rows],
-            "label": [row["label"] for row in rows],
-            "idx": list(range(len(rows))),
-        },
-        features=features(),
+    Exactly one of: ``hub`` (``load_dataset("nyu-mll/glue", "cola")``), ``saved`` (a folder written by
+    ``save_to_disk``, for ``load_from_disk``), or ``labeled`` (``data_files`` for ``load_dataset("csv", ...)``:
+    ``{"train": [...], "validation": [in-domain dev, out-of-domain dev]}``, tab-separated, no header, the columns
+    of :data:`TSV_COLUMNS`) with ``test``, GLUE's unlabeled ``test.tsv`` (header ``index<TAB>sentence``) or None.
+    """
+
+    hub: bool = False
+    saved: str | None = None
+    labeled: dict[str, list[str]] | None = None
+    test: str | None = None
+
+
+TSV_COLUMNS = ["source", "label", "mark", "sentence"]  # CoLA's release files and GLUE's train/dev.tsv
+
+
+def _hub_preflight() -> None:
+    """Return when ``load_dataset(HUB_ID, HUB_CONFIG)`` can work: the hub answers, or a cached copy exists (the
+    process then reads caches only); else raise HubUnreachableError naming the fix."""
+    from datasets import config as datasets_config
+
+    from .hub import HubUnreachableError, OFFLINE_FIX, hub_reachable
+    from .sources import cached_on_hub, use_hub_cache_only
+
+    if hub_reachable():
+        return
+    prepared = Path(datasets_config.HF_DATASETS_CACHE) / f"{HUB_ID.replace('/', '___')}" / HUB_CONFIG
+    if prepared.is_dir() or cached_on_hub(HUB_ID, "README.md", repo_type="dataset"):
+        use_hub_cache_only()
+        return
+    raise HubUnreachableError(
+        f"the Hugging Face hub is unreachable and the dataset {HUB_ID} ({HUB_CONFIG}) is not in the local cache: "
+        f"{OFFLINE_FIX}."
     )
 
 
-def _test_rows(candidates: list[Path]) -> list[dict]:
-    for path in candidates:
-        if path.is_file():
-            return [{"sentence": sentence, "label": -1} for sentence in read_test_tsv(path)]
-    return []
-
-
-def _load_folder(folder: Path):
-    from datasets import DatasetDict, load_from_disk
-
+def cola_files(data: str) -> ColaFiles:
+    """What ``--data`` ``data`` names, checked: every line of a TSV file is read here first, so that a bad file
+    stops with one sentence naming the file and line (:class:`DataFormatError`) before ``load_dataset`` reads it;
+    an unreachable hub without a cached copy stops with one naming the fix."""
+    if data == "hub":
+        _hub_preflight()
+        return ColaFiles(hub=True)
+    folder = resolve_path(data)
+    if not folder.is_dir():
+        raise DataFormatError(f"data folder {display_path(folder)} does not exist: {LAYOUT_HELP}")
     layout, root = detect_layout(folder)
     if layout == "saved":
-        return load_from_disk(str(root))
+        return ColaFiles(saved=str(root))
     if layout == "cola":
-        train = read_labeled_tsv(root / "in_domain_train.tsv")
-        validation = read_labeled_tsv(root / "in_domain_dev.tsv") + read_labeled_tsv(root / "out_of_domain_dev.tsv")
-        test = _test_rows([folder / "glue_test" / "test.tsv", folder / "test.tsv"])
+        labeled = {"train": [root / "in_domain_train.tsv"],
+                   "validation": [root / "in_domain_dev.tsv", root / "out_of_domain_dev.tsv"]}
+        test_candidates = [folder / "glue_test" / "test.tsv", folder / "test.tsv"]
     else:
-        train = read_labeled_tsv(root / "train.tsv")
-        validation = read_labeled_tsv(root / "dev.tsv")
-        test = _test_rows([root / "test.tsv"])
-    return DatasetDict(train=_split(train), validation=_split(validation), test=_split(test))
+        labeled = {"train": [root / "train.tsv"], "validation": [root / "dev.tsv"]}
+        test_candidates = [root / "test.tsv"]
+    for paths in labeled.values():
+        for path in paths:
+            read_labeled_tsv(path)
+    test = next((path for path in test_candidates if path.is_file()), None)
+    if test is not None:
+        read_test_tsv(test)
+    return ColaFiles(labeled={split: [str(p) for p in paths] for split, paths in labeled.items()},
+                     test=None if test is None else str(test))
+
+
+def _like_the_hub(dataset, test_file: str | None):
+    """CoLA's TSV columns reduced to the hub's: sentence, label (ClassLabel), idx; test labels -1 (unknown)."""
+    from datasets import load_dataset
+
+    dataset = dataset.select_columns(["sentence", "label"])
+    if test_file is not None:
+        test = load_dataset("csv", data_files=test_file, delimiter="\t", quoting=3, split="train")
+        dataset["test"] = test.select_columns(["sentence"]).map(lambda row: {"label": -1})
+    return dataset.map(lambda row, i: {"idx": i}, with_indices=True).cast(features())
 
 
 def load_cola(settings: Settings):
-    """CoLA as a DatasetDict (train / validation / test), from the hub or a local folder.
+    """CoLA as a DatasetDict (train / validation / test when there is one), from the hub or a local folder,
+    for the command line, the benchmarks and the tests: notebook 02 writes the same library calls itself.
 
     With ``max_train_samples`` set, the training split is a seeded random subset of that size.
     """
-    if settings.data == "hub":
-        from datasets import load_dataset
+    from datasets import load_dataset, load_from_disk
 
+    files = cola_files(settings.data)
+    if files.hub:
         with hub_or_cache(f"the dataset {HUB_ID} ({HUB_CONFIG})"):
             dataset = load_dataset(HUB_ID, HUB_CONFIG)
+    elif files.saved:
+        dataset = load_from_disk(files.saved)
     else:
-        dataset = _load_folder(resolve_path(settings.data))
+        dataset = load_dataset("csv", data_files=files.labeled, delimiter="\t", quoting=3, column_names=TSV_COLUMNS)
+        dataset = _like_the_hub(dataset, files.test)
     if settings.max_train_samples is not None and settings.max_train_samples < len(dataset["train"]):
         dataset["train"] = dataset["train"].shuffle(seed=settings.seed).select(range(settings.max_train_samples))
     return dataset

@@ -15,11 +15,12 @@ It writes
   that the data checks of notebook 02 find something, as they do on the full corpus.
 * ``data/tiny-gpt2/``: GPT-2's tokenizer files, unchanged, and a tiny GPT-2 pretrained as a causal language model
   on the text (never the labels) of the CoLA training sentences that are *not* in the sample
-  (see ``tiny_gpt2_recipe.py``).
+  (``tiny_gpt2_recipe.py`` and ``tiny_gpt2_readme.py`` beside this script, imported only to build the model).
 
 The sample is byte-for-byte reproducible anywhere (pure Python, string-seeded RNGs); the model is reproducible
 on one machine (seeded, one thread, deterministic algorithms), but float rounding differs between CPUs.
-This script is not part of the ``cola_workshop`` package: the workshop only reads what it wrote.
+This script is not part of the ``cola_workshop`` package: the workshop only reads what it wrote. It runs from any
+working directory; ``tests/test_tiny_assets.py`` runs it as a learner would and imports it from its file.
 """
 
 from __future__ import annotations
@@ -187,8 +188,6 @@ def sha256(path: Path) -> str:
 
 def write_sample(corpus, sample: dict[str, list[Row]], shared: Path, folder: Path = DATA_DIR, seed: int = SEED):
     """The four files, CoLA's own README (its terms and references, unchanged) and our README.md."""
-    import tiny_readmes  # beside this script
-
     folder = Path(folder)
     for name, rows in sample.items():
         write_text(folder / name, sample_file_text(name, rows))
@@ -196,8 +195,157 @@ def write_sample(corpus, sample: dict[str, list[Row]], shared: Path, folder: Pat
     (folder / "README").write_bytes((release / "README").read_bytes())
     checksums = {name: sha256(folder / name) for name in ("README", *SIZES)}
     sources = {name: sha256(release / name) for name in SIZES}
-    readme = tiny_readmes.sample_readme(corpus, sample, quirk_counts(sample), checksums, sources, seed)
+    readme = sample_readme(corpus, sample, quirk_counts(sample), checksums, sources, seed)
     write_text(folder / "README.md", readme)
+
+
+# The sample's README.md: source, citation, terms, how it was drawn, its statistics, its quirks, checksums.
+
+REBUILD = "\n".join(
+    [
+        "```bash",
+        ".venv/bin/python data/make_tiny_assets.py --shared ../shared/data                # sample, tokenizer, model",
+        ".venv/bin/python data/make_tiny_assets.py --shared ../shared/data --sample-only  # the sample alone",
+        "```",
+    ]
+)
+CITATION = (
+    "Alex Warstadt, Amanpreet Singh and Samuel R. Bowman. 2019. *Neural Network Acceptability Judgments*. "
+    "Transactions of the Association for Computational Linguistics 7: 625-641. arXiv:1805.12471."
+)
+TERMS = (
+    "> The text in this corpus is excerpted from the published works at the end of this document, and copyright\n"
+    "> (where applicable) remains with the original authors or publishers. We expect that research use within the\n"
+    "> US is legal under fair use, but make no guarantee of this."
+)
+
+
+def _bins_label() -> str:
+    edges = (0, *LENGTH_BINS)
+    labels = [f"{low + 1}-{high}" for low, high in zip(edges, edges[1:])]
+    return " / ".join([*labels, f"{LENGTH_BINS[-1] + 1}+"])
+
+
+def _stats(rows) -> str:
+    labels = [row.label for row in rows if row.label is not None]
+    share = f"{sum(labels):,} ({sum(labels) / len(labels):.1%})" if labels else "unlabeled"
+    words = sum(len(row.sentence.split()) for row in rows) / len(rows)
+    bins = Counter(length_bin(row.sentence) for row in rows)
+    shape = " / ".join(f"{100 * bins[b] / len(rows):.0f}" for b in range(len(LENGTH_BINS) + 1))
+    return f"{len(rows):,} | {share} | {words:.1f} | {shape} | {len({row.source for row in rows})}"
+
+
+def _table(corpus, sample) -> list[str]:
+    lines = [
+        f"| file | rows | acceptable | mean words | % of sentences with {_bins_label()} words | journals |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in SIZES:
+        lines.append(f"| `{name}` (sample) | {_stats(sample[name])} |")
+        lines.append(f"| `{name}` (full release) | {_stats(corpus[name])} |")
+    return lines
+
+
+def _quirks(sample, quirks: dict) -> list[str]:
+    def rows_of(name, sentence):
+        found = [row for row in sample[name] if row.sentence == sentence]
+        return ", ".join(f"{row.source} label {row.label}" if row.label is not None else "test" for row in found)
+
+    lines = [f"- `{TRAIN}` has {quirks['duplicated in train']} duplicated sentences (CoLA's train has 19):"]
+    lines += [f"  - \"{sentence}\" ({rows_of(TRAIN, sentence)})" for sentence in DUPLICATED_IN_TRAIN]
+    lines.append(
+        f"  {quirks['train duplicates with disagreeing labels']} of them with disagreeing labels, as 11 of the 19 "
+        "in the full corpus: different linguists judged the same string differently."
+    )
+    for name in (IN_DEV, OUT_DEV, TEST):
+        lines.append(f"- `{name}` shares {quirks[f'{name} sentences also in train']} sentences with train:")
+        lines += [
+            f"  - \"{sentence}\" (here: {rows_of(name, sentence)}; train: {rows_of(TRAIN, sentence)})"
+            for sentence in SHARED_WITH_TRAIN[name]
+        ]
+    lines.append(
+        "- The full release has 18 validation and 19 test sentences that also occur in train. Apart from the rows "
+        "above, the sample was drawn only from sentences that occur once in the whole release, so these are all "
+        "its duplicates and overlaps. Notebook 02's data checks count them."
+    )
+    return lines
+
+
+
+SAMPLE_INTRO = [
+    "# cola_tiny: a stratified sample of the real CoLA v1.1",
+    "",
+    "The `tiny` profile's data (CI, offline rehearsals): 1,000 training, 100 + 100 validation and 100 test",
+    "sentences of the **Corpus of Linguistic Acceptability**, real rows of the public release, in its own",
+    "layout, so `--data data/cola_tiny` reads it exactly as it reads the full release.",
+    "",
+    "## Source and citation",
+    "",
+    "- `raw/*.tsv`: CoLA **v1.1** public release, by the authors (github.com/nyu-mll/CoLA, `cola_public_1.1.zip`,",
+    "  the \"latest version\" offered at nyu-mll.github.io/CoLA). Every line is byte-identical to a line of",
+    "  the release's `raw/` files, with its 4 columns: journal code, label (1 acceptable, 0 unacceptable), the",
+    "  author's original mark and the sentence. Lines keep the release's order. `README` is the release's own",
+    "  README, unchanged (its line counts describe the full release, not this sample).",
+    "- `glue_test/test.tsv`: GLUE's unlabeled CoLA test file (`CoLA/test.tsv` of GLUE's `CoLA.zip`; CoLA's",
+    "  in-domain test sentences, GLUE indices 0-529, then its out-of-domain ones, 530-1062). Lines are",
+    "  byte-identical to GLUE's and **keep GLUE's original indices** (so they are not 0..99), under GLUE's",
+    "  header `index<TAB>sentence`. GLUE publishes no test labels, and neither does this sample.",
+    f"- Cite: {CITATION}",
+    "",
+    "sha256 of the source files this sample was drawn from:",
+    "",
+]
+SAMPLE_TERMS = [
+    "## Terms",
+    "",
+    "CoLA has no licence file. Its README (section 5, `README` here) says:",
+    "",
+    TERMS,
+    "",
+    "The works are listed in sections 6 and 7 of `README`. GLUE's test sentences are CoLA text too: the same",
+    "terms apply. Use this sample for research and teaching, and cite the paper above.",
+    "",
+]
+SAMPLE_REBUILD = [
+    "## Rebuild",
+    "",
+    "`data/make_tiny_assets.py` (not part of the `cola_workshop` package) draws the sample again, byte for",
+    "byte, from the release files in `../shared/data/cola_public/`; `tests/test_tiny_assets.py` checks it.",
+    "",
+    REBUILD,
+    "",
+]
+
+def _checksums(checksums: dict, note: tuple[str, ...] = ()) -> list[str]:
+    return ["## sha256", "", *note, "```", *[f"{digest}  {name}" for name, digest in checksums.items()], "```", ""]
+
+
+def _drawing(seed: int) -> list[str]:
+    return [
+        "## How it was drawn",
+        "",
+        f"Seed {seed} (arXiv:1805.12471). Sentences were put in strata and each stratum was sampled in proportion",
+        "to its size (largest-remainder rounding, then a uniform draw without replacement from a random",
+        "generator seeded with the seed, the file and the stratum):",
+        "",
+        "- `raw/in_domain_train.tsv`: journal x label x length bin (17 journals, 2 labels, 5 bins);",
+        "- `raw/in_domain_dev.tsv`, `raw/out_of_domain_dev.tsv`: label x length bin (100 rows are too few for",
+        "  journals; they still come from 14 and 6 journals);",
+        "- `glue_test/test.tsv`: in-domain / out-of-domain part x length bin.",
+        "",
+        f"Length bins, in words: {_bins_label()}, roughly the quintiles of the training sentences.",
+        "The quirk rows listed below were put in first and the stratified draw filled the rest.",
+        "",
+    ]
+
+
+def sample_readme(corpus, sample, quirks: dict, checksums: dict, sources: dict, seed: int) -> str:
+    """data/cola_tiny/README.md: source, citation, terms, how it was drawn, the table, the quirks, checksums."""
+    source_sums = ["```", *[f"{digest}  cola_public/{name}" for name, digest in sources.items()], "```", ""]
+    quirk_lines = ["## Quirks kept on purpose", "", *_quirks(sample, quirks), ""]
+    body = [*SAMPLE_INTRO, *source_sums, *SAMPLE_TERMS, *_drawing(seed), *_table(corpus, sample), "", *quirk_lines]
+    return "\n".join([*body, *SAMPLE_REBUILD, *_checksums(checksums)])
+
 
 
 def quirk_counts(sample: dict[str, list[Row]]) -> dict[str, int]:
@@ -220,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-only", action="store_true", help="redraw data/cola_tiny only (no model)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the sample goes")
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR, help="where the tiny GPT-2 goes")
+    parser.add_argument("--steps", type=int, default=1500, help="pretraining steps (fewer for a quick check of the "
+                        "recipe; the committed model took 1500)")
     args = parser.parse_args(argv)
 
     corpus = read_corpus(args.shared)
@@ -232,9 +382,16 @@ def main(argv: list[str] | None = None) -> None:
     print(quirk_counts(sample))
     if args.sample_only:
         return
-    import tiny_gpt2_recipe  # beside this script; imports torch and transformers
+    # Beside this script (Python puts its folder first on the path); imported here because the recipe loads torch.
+    import tiny_gpt2_readme
+    import tiny_gpt2_recipe
 
-    tiny_gpt2_recipe.build(args.shared, args.model_dir, corpus, sample_sentences(sample), seed=SEED)
+    def readme(*facts) -> str:
+        return tiny_gpt2_readme.model_readme(*facts, rebuild=REBUILD)
+
+    train = [row.sentence for row in corpus[TRAIN]]
+    tiny_gpt2_recipe.build(args.shared, args.model_dir, train, sample_sentences(sample), SEED, readme=readme,
+                           license_text=tiny_gpt2_readme.GPT2_LICENSE, steps=args.steps)
 
 
 if __name__ == "__main__":

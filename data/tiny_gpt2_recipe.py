@@ -1,6 +1,6 @@
 """The tiny GPT-2 of the ``tiny`` profile: GPT-2's real tokenizer and a small model pretrained on CoLA's text.
 
-Called by ``make_tiny_assets.py`` (run that, not this). The model is a ``GPT2LMHeadModel`` with GPT-2's full
+Called by ``make_tiny_assets.py`` (run that, not this); it imports nothing from beside it. The model is a ``GPT2LMHeadModel`` with GPT-2's full
 50,257-token vocabulary, so that the notebooks meet exactly GPT-2's tokenizer (no pad token, ``<|endoftext|>``
 as bos/eos/unk); the vocabulary alone makes the embedding 50,257 x width floats, which is why the width is small.
 
@@ -16,6 +16,7 @@ CPUs, so tests never compare trained weights with the committed ones.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import random
 import shutil
@@ -43,14 +44,14 @@ TOKENIZER_CONFIG = {
 }
 
 
-def pretraining_sentences(train_rows, exclude: set[str]) -> list[str]:
+def pretraining_sentences(train_sentences: list[str], exclude: set[str]) -> list[str]:
     """Distinct training sentences (first occurrence order) that are not ``exclude``d; labels are not read."""
     seen = set(exclude)
     sentences = []
-    for row in train_rows:
-        if row.sentence not in seen:
-            seen.add(row.sentence)
-            sentences.append(row.sentence)
+    for sentence in train_sentences:
+        if sentence not in seen:
+            seen.add(sentence)
+            sentences.append(sentence)
     return sentences
 
 
@@ -262,17 +263,25 @@ def save_model(model, folder: Path) -> None:
     (Path(folder) / "model.safetensors").chmod(0o644)  # written through a private temporary file (mode 600)
 
 
-def build(shared: Path, folder: Path, corpus: dict, exclude: set[str], seed: int, steps: int = STEPS, log=print):
-    """Tokenizer files, licence, pretrained model and README into ``folder``; returns the README's facts."""
-    import tiny_readmes  # beside this script
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")
 
-    from make_tiny_assets import TRAIN, sha256, write_text
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(shared: Path, folder: Path, train_sentences: list[str], exclude: set[str], seed: int, *, readme,
+          license_text: str, steps: int = STEPS, log=print):
+    """Tokenizer files, licence, pretrained model and README into ``folder``; returns the README's facts.
+
+    ``train_sentences``: CoLA's in-domain training sentences in file order; ``readme(facts, architecture, recipe,
+    checksums, seed)`` writes the README's text (``tiny_gpt2_readme.py``, which the calling script passes)."""
     final, folder = Path(folder), Path(folder).with_name(Path(folder).name + ".partial")
     shutil.rmtree(folder, ignore_errors=True)  # built aside, so no stale file (an old tokenizer.json) survives
     tokenizer = write_tokenizer(shared, folder)
-    write_text(folder / "LICENSE", tiny_readmes.GPT2_LICENSE)
-    sentences = pretraining_sentences(corpus[TRAIN], exclude)
+    _write_text(folder / "LICENSE", license_text)
+    sentences = pretraining_sentences(train_sentences, exclude)
     model, facts = train_model(tokenizer, sentences, seed, steps, log)
     save_model(model, folder)
     if log:
@@ -280,8 +289,8 @@ def build(shared: Path, folder: Path, corpus: dict, exclude: set[str], seed: int
     recipe = dict(steps=steps, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, warmup_steps=WARMUP_STEPS,
                   threads=THREADS)  # fmt: skip
     names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md")
-    checksums = {name: sha256(folder / name) for name in names}
-    write_text(folder / "README.md", tiny_readmes.model_readme(facts, ARCHITECTURE, recipe, checksums, seed))
+    checksums = {name: _sha256(folder / name) for name in names}
+    _write_text(folder / "README.md", readme(facts, ARCHITECTURE, recipe, checksums, seed))
     shutil.rmtree(final, ignore_errors=True)
     folder.rename(final)
     return facts

@@ -7,7 +7,9 @@ Trained float weights are never compared with the committed ones: they differ be
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
 import sys
 from collections import Counter
 
@@ -29,9 +31,20 @@ GPT2_IDS = {
 }  # fmt: skip
 SIZE_LIMIT = 10_000_000  # bytes, all of data/tiny-gpt2
 
-sys.path.insert(0, str(RECIPE_DIR))  # the recipe lives beside the data, outside the package
-import make_tiny_assets as recipe  # noqa: E402
-import tiny_gpt2_recipe  # noqa: E402
+
+
+def _from_file(name: str):
+    """A module of the recipe, loaded from its file: the recipe lives beside the data, outside the package."""
+    spec = importlib.util.spec_from_file_location(f"tiny_assets_{name}", RECIPE_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as importlib's own recipe does: dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+recipe = _from_file("make_tiny_assets")
+tiny_gpt2_recipe = _from_file("tiny_gpt2_recipe")
+tiny_gpt2_readme = _from_file("tiny_gpt2_readme")
 
 
 def _lines(name: str) -> list[str]:
@@ -101,14 +114,40 @@ def test_every_row_is_a_row_of_the_release_with_its_label():
         assert positions == sorted(positions), f"{name}: rows are not in the release's order"
 
 
+def test_each_recipe_module_loads_alone_from_its_file():
+    """No module of the recipe imports another at load time, so there is no circle and no module loads twice;
+    only the script's main() imports the model's two modules, from beside it."""
+    for name in ("make_tiny_assets", "tiny_gpt2_recipe", "tiny_gpt2_readme"):
+        source = (RECIPE_DIR / f"{name}.py").read_text(encoding="utf-8")
+        top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+        assert not [line for line in top_level if re.search(r"\b(make_tiny_assets|tiny_gpt2_\w+)\b", line)], name
+        assert _from_file(name).__doc__
+
+
 @needs_shared
-def test_the_recipe_redraws_the_sample_byte_for_byte(tmp_path):
-    corpus = recipe.read_corpus(SHARED)
-    recipe.write_sample(corpus, recipe.draw_sample(corpus), SHARED, tmp_path)
+def test_the_script_redraws_the_sample_byte_for_byte_and_builds_a_model_from_any_folder(tmp_path):
+    """``python data/make_tiny_assets.py`` run from another folder: the same sample, and a complete model folder
+    (two pretraining steps: the recipe, not the committed weights, which differ between CPUs)."""
+    from transformers import AutoModelForCausalLM
+
+    built = tmp_path / "tiny-gpt2"
+    built.mkdir()
+    (built / "tokenizer.json").write_text("{}")  # a stale file must not survive a rebuild
+    command = [sys.executable, str(RECIPE_DIR / "make_tiny_assets.py"), "--shared", str(SHARED),
+               "--data-dir", "cola_tiny", "--model-dir", "tiny-gpt2", "--steps", "2"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
     files = sorted(p.relative_to(DATA).as_posix() for p in DATA.rglob("*") if p.is_file())
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == files
+    drawn = tmp_path / "cola_tiny"
+    assert sorted(p.relative_to(drawn).as_posix() for p in drawn.rglob("*") if p.is_file()) == files
     for name in files:
-        assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
+        assert (drawn / name).read_bytes() == (DATA / name).read_bytes(), name
+    assert sorted(p.name for p in built.iterdir()) == sorted(p.name for p in MODEL.iterdir())
+    for name in (*tiny_gpt2_recipe.TOKENIZER_FILES, "tokenizer_config.json", "LICENSE"):
+        assert (built / name).read_bytes() == (MODEL / name).read_bytes(), name
+    assert all(recipe.sha256(built / name) == digest for name, digest in _listed_checksums(built / "README.md").items())
+    assert "--sample-only" in (built / "README.md").read_text(encoding="utf-8"), "the README tells how to rebuild"
+    assert AutoModelForCausalLM.from_pretrained(built, use_safetensors=True).config.vocab_size == 50257
 
 
 @needs_shared
@@ -116,7 +155,7 @@ def test_pretraining_text_excludes_every_sentence_of_the_sample():
     corpus = recipe.read_corpus(SHARED)
     sample = recipe.draw_sample(corpus)
     tiny = recipe.sample_sentences(sample)
-    text = tiny_gpt2_recipe.pretraining_sentences(corpus[recipe.TRAIN], tiny)
+    text = tiny_gpt2_recipe.pretraining_sentences([row.sentence for row in corpus[recipe.TRAIN]], tiny)
     assert text and not set(text) & tiny and len(text) == len(set(text))
     assert len(text) == len({row.sentence for row in corpus[recipe.TRAIN]} - tiny)
 
@@ -235,20 +274,3 @@ def test_model_readme_checksums_match_the_committed_files():
     assert sorted(listed) == sorted(p.name for p in MODEL.iterdir() if p.name != "README.md")
     for name, digest in listed.items():
         assert recipe.sha256(MODEL / name) == digest, f"{name} changed after the README was written"
-
-
-@needs_shared
-def test_build_writes_a_complete_model_folder(tmp_path):
-    from transformers import AutoModelForCausalLM
-
-    corpus = recipe.read_corpus(SHARED)
-    exclude = recipe.sample_sentences(recipe.draw_sample(corpus))
-    (tmp_path / "tiny-gpt2").mkdir()
-    (tmp_path / "tiny-gpt2" / "tokenizer.json").write_text("{}")  # a stale file must not survive a rebuild
-    tiny_gpt2_recipe.build(SHARED, tmp_path / "tiny-gpt2", corpus, exclude, seed=3, steps=2, log=None)
-    built = tmp_path / "tiny-gpt2"
-    assert sorted(p.name for p in built.iterdir()) == sorted(p.name for p in MODEL.iterdir())
-    for name in (*tiny_gpt2_recipe.TOKENIZER_FILES, "tokenizer_config.json", "LICENSE"):
-        assert (built / name).read_bytes() == (MODEL / name).read_bytes(), name
-    assert all(recipe.sha256(built / name) == digest for name, digest in _listed_checksums(built / "README.md").items())
-    assert AutoModelForCausalLM.from_pretrained(built, use_safetensors=True).config.vocab_size == 50257

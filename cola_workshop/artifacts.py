@@ -11,6 +11,7 @@ Only JSON, Arrow (``save_to_disk``) and safetensors files are written: no pickle
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .errors import WorkshopError, write_failure
+from .outputs_lock import check_free
 from .settings import Settings, display_path, source_key
 
 STAGES = (
@@ -32,24 +35,24 @@ STAGES = (
     "05_training",
     "06_usage",
 )
+# Bonus notebooks after the six: they read earlier stages, but nothing depends on them and `run` runs them only
+# when asked (--to 07); each reads the stages up to BONUS_NEEDS[stage].
+BONUS_STAGES = ("07_design_choices",)
+BONUS_NEEDS = {"07_design_choices": "04_training_args"}
 MANIFEST = "manifest.json"
 
-# Settings that change what the data/model stages compute, and those that only matter from training on.
+# Settings that change what the data/model stages compute; every other field of Settings but the outputs folder
+# matters from training on, so a new field makes the training stages stale without anyone listing it here.
 _BASE_KEYS = ("profile", "model", "data", "max_train_samples", "max_length", "seed")
-_TRAINING_KEYS = (
-    "epochs",
-    "learning_rate",
-    "batch_size",
-    "eval_batch_size",
-    "weight_decay",
-    "warmup_ratio",
-    "group_by_length",
-    "bf16_on_cpu",
+_TRAINING_KEYS = tuple(
+    field.name for field in dataclasses.fields(Settings) if field.name not in _BASE_KEYS + ("outputs",)
 )
+# Settings added after some outputs were made: what a manifest without them was made with.
+_ADDED_LATER = {"precision": "auto"}
 _LIBRARIES = ("torch", "transformers", "datasets", "tokenizers", "evaluate", "accelerate", "scikit-learn")
 
 
-class ArtifactError(RuntimeError):
+class ArtifactError(WorkshopError, RuntimeError):
     """A cached stage is missing, partial, stale or was made with other settings."""
 
 
@@ -60,15 +63,16 @@ def notebook_for(stage: str) -> str:
 def stage_name(stage: str) -> str:
     """Accept '05', '5', '05_training' or 'training' and return '05_training'."""
     text = str(stage).strip()
-    for name in STAGES:
+    for name in STAGES + BONUS_STAGES:
         number, _, short = name.partition("_")
         if text in (name, short) or (text.isdigit() and int(text) == int(number)):
             return name
-    raise ArtifactError(f"unknown stage {stage!r}: use one of {', '.join(s[:2] for s in STAGES)}")
+    raise ArtifactError(f"unknown stage {stage!r}: use one of {', '.join(s[:2] for s in STAGES + BONUS_STAGES)}")
 
 
 def relevant_settings(settings: Settings, stage: str) -> dict:
-    keys = _BASE_KEYS if STAGES.index(stage) < STAGES.index("04_training_args") else _BASE_KEYS + _TRAINING_KEYS
+    early = stage in STAGES and STAGES.index(stage) < STAGES.index("04_training_args")
+    keys = _BASE_KEYS if early else _BASE_KEYS + _TRAINING_KEYS
     values = settings.fingerprint()
     return {key: values[key] for key in keys}
 
@@ -91,12 +95,41 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _stage_files(folder: Path) -> list[Path]:
+    return [path for path in sorted(folder.rglob("*")) if path.is_file() and path.name != MANIFEST]
+
+
 def _checksums(folder: Path) -> dict:
-    return {
-        path.relative_to(folder).as_posix(): _sha256(path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.name != MANIFEST
-    }
+    return {path.relative_to(folder).as_posix(): _sha256(path) for path in _stage_files(folder)}
+
+
+def _sizes(folder: Path) -> dict:
+    return {path.relative_to(folder).as_posix(): path.stat().st_size for path in _stage_files(folder)}
+
+
+def stage_change(folder: Path, manifest: dict, checksums: bool = True) -> tuple[str, str] | None:
+    """(file, what happened) for the first file of a saved stage that is missing or changed since it was saved,
+    or None. Sizes are always compared (cheap; manifests from before sizes were recorded have none); checksums
+    only with ``checksums``."""
+    sizes = manifest.get("sizes", {})
+    for name, checksum in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            return name, "is missing"
+        if name in sizes and path.stat().st_size != sizes[name]:
+            return name, "changed size"
+        if checksums and _sha256(path) != checksum:
+            return name, "changed"
+    return None
+
+
+def stage_bytes(settings: Settings) -> int:
+    """What checking every saved stage's checksums would read."""
+    total = 0
+    for stage in STAGES:
+        manifest = read_manifest(settings.stage_dir(stage)) or {}
+        total += sum(manifest.get("sizes", {}).values()) if "sizes" in manifest else len(manifest.get("files", {})) << 20
+    return total
 
 
 def write_json(path: Path, data) -> Path:
@@ -117,6 +150,8 @@ def read_manifest(folder: Path) -> dict | None:
 
 
 def _upstream(stage: str) -> str | None:
+    if stage in BONUS_NEEDS:
+        return BONUS_NEEDS[stage]
     index = STAGES.index(stage)
     return STAGES[index - 1] if index else None
 
@@ -127,37 +162,66 @@ def save_stage(settings: Settings, stage: str):
 
     Inside the block, write files into ``folder``. If the block fails, nothing of the old stage is lost
     and no half-written stage appears; on success the new folder replaces the old one in one rename.
+    A write the system refuses (a full disk, a file-size limit, a read-only folder), in the block or here,
+    becomes one ArtifactError naming the outputs folder and the fix. OutputsBusyError at once while another
+    run holds the outputs folder (``outputs_lock``).
     """
     stage = stage_name(stage)
     final = settings.stage_dir(stage)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    check_free(settings.outputs, f"save {stage}")
     partial = final.parent / f".{stage}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    partial.mkdir()
     try:
-        yield partial
-        upstream = _upstream(stage)
-        upstream_manifest = read_manifest(settings.stage_dir(upstream)) if upstream else None
-        manifest = {
-            "stage": stage,
-            "notebook": notebook_for(stage),
-            "run_id": uuid.uuid4().hex,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "settings": relevant_settings(settings, stage),
-            "upstream": {upstream: upstream_manifest["run_id"]} if upstream_manifest else {},
-            "versions": library_versions(),
-            "files": _checksums(partial),
-        }
-        write_json(partial / MANIFEST, manifest)
-        retired = None
-        if final.exists():
-            retired = final.parent / f".{stage}.old-{uuid.uuid4().hex[:8]}"
-            final.rename(retired)
-        partial.rename(final)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        with _write_failures_named(settings):
+            partial.mkdir(parents=True)
+        with _write_failures_named(settings):
+            yield partial
+            _seal(settings, stage, partial, final)
     finally:
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _write_failures_named(settings: Settings):
+    """Turn a write the system refused into one line naming the folder and the fix, however the library that
+    wrote reports it (an OSError, or safetensors' ``I/O error: File too large (os error 27)``)."""
+    try:
+        yield
+    except Exception as error:
+        message = write_failure(error, display_path(settings.outputs))
+        if message is None:
+            raise
+        raise ArtifactError(message) from None
+
+
+def _seal(settings: Settings, stage: str, partial: Path, final: Path) -> None:
+    """Write the manifest into ``partial`` and rename it into place, replacing the stage's previous folder."""
+    upstream = _upstream(stage)
+    upstream_manifest = read_manifest(settings.stage_dir(upstream)) if upstream else None
+    manifest = {
+        "stage": stage,
+        "notebook": notebook_for(stage),
+        "run_id": uuid.uuid4().hex,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "settings": relevant_settings(settings, stage),
+        "upstream": {upstream: upstream_manifest["run_id"]} if upstream_manifest else {},
+        "versions": library_versions(),
+        "files": _checksums(partial),
+        "sizes": _sizes(partial),
+    }
+    write_json(partial / MANIFEST, manifest)
+    retired = None
+    if final.exists():
+        retired = final.parent / f".{stage}.old-{uuid.uuid4().hex[:8]}"
+        final.rename(retired)
+    try:
+        partial.rename(final)
+    except OSError:
+        if retired is not None:
+            retired.rename(final)  # the previous stage back in place
+        raise
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 @dataclass
@@ -167,22 +231,29 @@ class StageState:
     created: str | None
     settings_match: bool
     stale_reason: str | None  # why a done stage no longer matches what is upstream of it
+    modified: str | None = None  # which file changed since the stage was saved ("model/x changed size")
+    settings: dict | None = None  # the settings recorded in its manifest
 
     @property
     def usable(self) -> bool:
-        return self.done and self.settings_match and self.stale_reason is None
+        return self.done and self.settings_match and self.stale_reason is None and self.modified is None
 
 
 def _settings_difference(recorded: dict, current: dict) -> list[str]:
     def same(key, value) -> bool:  # a folder recorded by an older version, e.g. absolute, is still the same folder
-        before = recorded.get(key)
+        before = recorded.get(key, _ADDED_LATER.get(key))
         return before == value or (key in ("model", "data") and before is not None and source_key(before) == value)
 
-    return [f"{key}={recorded.get(key)!r} (now {value!r})" for key, value in current.items() if not same(key, value)]
+    return [
+        f"{key}={recorded.get(key, _ADDED_LATER.get(key))!r} (now {value!r})"
+        for key, value in current.items()
+        if not same(key, value)
+    ]
 
 
-def stage_states(settings: Settings) -> list[StageState]:
-    """Done / settings / staleness of every stage, from the manifests alone (no checksums)."""
+def stage_states(settings: Settings, checksums: bool = False) -> list[StageState]:
+    """Done / settings / staleness / changed files of every stage, from the manifests and the files' sizes
+    (and their checksums with ``checksums``)."""
     states: list[StageState] = []
     previous: dict | None = None
     for stage in STAGES:
@@ -200,9 +271,12 @@ def stage_states(settings: Settings) -> list[StageState]:
                 reason = f"{upstream} is missing"
             elif manifest.get("upstream", {}).get(upstream) != previous.get("run_id"):
                 reason = f"{upstream} was re-run after it"
-            elif before.stale_reason or not before.settings_match:
+            elif before.stale_reason or not before.settings_match or before.modified:
                 reason = f"{upstream} is out of date"
-        states.append(StageState(stage, True, manifest.get("created"), match, reason))
+        change = stage_change(settings.stage_dir(stage), manifest, checksums)
+        modified = " ".join(change) if change else None
+        recorded = manifest.get("settings", {})
+        states.append(StageState(stage, True, manifest.get("created"), match, reason, modified, recorded))
         previous = manifest
     return states
 
@@ -211,16 +285,16 @@ def load_stage(settings: Settings, stage: str) -> Path:
     """The folder of a complete, up-to-date stage made with the current settings, or ArtifactError."""
     stage = stage_name(stage)
     folder = settings.stage_dir(stage)
+    check_free(settings.outputs, f"load {stage}")
     run_first = f"run {notebook_for(stage)} first"
     manifest = read_manifest(folder)
     if manifest is None:
         partial = any(folder.parent.glob(f".{stage}.partial-*")) if folder.parent.exists() else False
         what = "was interrupted before it finished" if partial or folder.exists() else "has not been run yet"
         raise ArtifactError(f"{stage} in {display_path(folder.parent)} {what}: {run_first}.")
-    for name, checksum in manifest.get("files", {}).items():
-        path = folder / name
-        if not path.is_file() or _sha256(path) != checksum:
-            raise ArtifactError(f"{stage} is incomplete or was modified ({name}): {run_first} again.")
+    change = stage_change(folder, manifest, checksums=True)
+    if change:
+        raise ArtifactError(f"{stage} is incomplete or was modified ({change[0]}): {run_first} again.")
     differences = _settings_difference(manifest.get("settings", {}), relevant_settings(settings, stage))
     if differences:
         raise ArtifactError(

@@ -18,16 +18,19 @@ def cpu_supports_bf16() -> bool:
 def precision_arguments(settings: Settings) -> dict:
     """TrainingArguments fields for this machine: bf16 (or fp16) on a GPU, bf16 autocast on capable CPUs.
 
+    ``settings.precision`` ``bf16`` or ``fp32`` forces that precision instead (bf16 autocast runs on any x86 CPU).
     On a CPU-only machine transformers 5 needs ``use_cpu=True`` before it accepts ``bf16=True``.
     """
     import torch
 
+    forced = getattr(settings, "precision", "auto")
     if torch.cuda.is_available():
-        bf16 = torch.cuda.is_bf16_supported()
-        return {"bf16": bf16, "fp16": not bf16}
+        bf16 = torch.cuda.is_bf16_supported() if forced == "auto" else forced == "bf16"
+        return {"bf16": bf16, "fp16": forced == "auto" and not bf16}
     if torch.backends.mps.is_available():
-        return {}
-    return {"use_cpu": True, "bf16": settings.bf16_on_cpu and cpu_supports_bf16()}
+        return {} if forced != "bf16" else {"bf16": True}
+    bf16 = settings.bf16_on_cpu and cpu_supports_bf16() if forced == "auto" else forced == "bf16"
+    return {"use_cpu": True, "bf16": bf16}
 
 
 def use_shape_agnostic_attention() -> bool:

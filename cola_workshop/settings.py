@@ -12,6 +12,8 @@ import math
 import os
 from pathlib import Path
 
+from .errors import WorkshopError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PROFILES = ("tiny", "full")
@@ -24,10 +26,22 @@ ENV_VARS = {
     "epochs": "WORKSHOP_EPOCHS",
     "max_train_samples": "WORKSHOP_MAX_TRAIN_SAMPLES",
     "outputs": "WORKSHOP_OUTPUTS",
+    "precision": "WORKSHOP_PRECISION",
 }
 
+# auto: what the hardware does best (hardware.precision_arguments); bf16 or fp32 forced, e.g. to prove that every
+# check holds in the precision a learner's GPU or bf16 CPU trains in, on any machine (bf16 autocast runs on any x86
+# CPU, slowly where it is not native).
+PRECISIONS = ("auto", "bf16", "fp32")
 
-class SettingsError(ValueError):
+
+# The bonus notebook 07 trains each design choice with this many seeds (settings.seed, settings.seed + 1, ...). Not a
+# field of Settings: it changes no stage of notebooks 01-06, so it must not make their cached results stale.
+SEEDS_VAR = "WORKSHOP_SEEDS"
+DEFAULT_SEEDS = 3
+
+
+class SettingsError(WorkshopError, ValueError):
     """A setting has a value the workshop cannot use; the message says how to fix it."""
 
 
@@ -41,6 +55,7 @@ class Settings:
     epochs: float
     max_train_samples: int | None  # None: the whole training split
     outputs: Path
+    precision: str  # one of PRECISIONS
     # Hyperparameters of the profile (not flags: notebook 04 explains each one).
     learning_rate: float
     batch_size: int
@@ -171,6 +186,26 @@ def _parse_max_samples(text: str) -> int | None:
     return value
 
 
+def parse_seeds(text: str | None) -> int:
+    """How many seeds notebook 07 trains each design choice with: ``--seeds`` / WORKSHOP_SEEDS, default 3."""
+    if text is None or not str(text).strip():
+        return DEFAULT_SEEDS
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(f"seeds must be a positive whole number, got {text!r}: set --seeds / {SEEDS_VAR} to e.g. 3")
+    return value
+
+
+def load_seeds(environ: dict | None = None) -> list[int]:
+    """The seeds notebook 07 uses: ``settings.seed`` and the next ones, as many as WORKSHOP_SEEDS says."""
+    env = os.environ if environ is None else environ
+    first = load_settings(env).seed
+    return [first + offset for offset in range(parse_seeds(env.get(SEEDS_VAR)))]
+
+
 def _model_value(text: str) -> str:
     """A local folder is kept as given (relative to the repo root); anything else must look like a hub id."""
     text = text.strip()
@@ -198,6 +233,16 @@ def _data_value(text: str) -> str:
             "in CoLA's layout (raw/in_domain_train.tsv, ...) or GLUE's (train.tsv, dev.tsv, test.tsv)"
         )
     return text
+
+
+def _precision_value(text: str) -> str:
+    value = text.strip().lower()
+    if value not in PRECISIONS:
+        raise SettingsError(
+            f"unknown precision {text!r}: set --precision / WORKSHOP_PRECISION to auto (what this machine does best), "
+            "bf16 or fp32"
+        )
+    return value
 
 
 def load_settings(environ: dict | None = None, **overrides) -> Settings:
@@ -229,6 +274,7 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
     if "max_train_samples" in given:
         values["max_train_samples"] = _parse_max_samples(given["max_train_samples"])
     values["epochs"] = float(values["epochs"])
+    values["precision"] = _precision_value(given.get("precision", "auto"))
     outputs = resolve_path(given.get("outputs", "outputs"))
     if outputs.exists() and not outputs.is_dir():
         raise SettingsError(f"outputs {display_path(outputs)} is a file, not a folder: set --outputs / WORKSHOP_OUTPUTS to a folder")
@@ -245,4 +291,5 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
         ENV_VARS["epochs"]: repr(float(settings.epochs)),
         ENV_VARS["max_train_samples"]: "all" if samples is None else str(samples),
         ENV_VARS["outputs"]: str(settings.outputs),
+        ENV_VARS["precision"]: settings.precision,
     }

@@ -5,10 +5,17 @@ Every test works in its own outputs folder (tmp_path) with the tiny profile's se
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
 
 from cola_workshop.artifacts import (
@@ -27,6 +34,7 @@ from cola_workshop.artifacts import (
     stage_name,
     stage_states,
 )
+from cola_workshop.outputs_lock import TOKEN_VAR, OutputsBusyError, hold_outputs, lock_path, read_holder
 from cola_workshop.settings import REPO_ROOT, load_settings, settings_to_env
 
 
@@ -372,3 +380,185 @@ def test_require_disk_space_refuses_a_too_small_disk_before_training(tmp_path, m
     assert "\n" not in message and "--outputs" in message and "GB is free" in message
     monkeypatch.setattr(artifacts.shutil, "disk_usage", lambda path: usage(10**12, 0, 41_000_000))
     assert artifacts.require_disk_space(settings, Model()) == 40_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+# Changed files, failed writes
+# --------------------------------------------------------------------------------------------------
+
+
+def tree_bytes(folder: Path) -> dict:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_file_that_changed_size_is_reported_without_reading_it(settings):
+    make_stages(settings, 2)
+    assert states(settings)["01_goal"].modified is None and states(settings)["01_goal"].usable
+    (settings.stage_dir("01_goal") / "result.txt").write_text("result, edited")
+    state = states(settings)["01_goal"]
+    assert state.modified == "result.txt changed size" and not state.usable
+    assert states(settings)["02_exploration"].stale_reason == "01_goal is out of date"
+
+
+def test_a_same_size_change_needs_the_checksums(settings):
+    make_stages(settings, 1)
+    (settings.stage_dir("01_goal") / "result.txt").write_text("RESULT")  # same length
+    assert states(settings)["01_goal"].modified is None  # sizes only: cheap, and blind to this
+    changed = {state.stage: state for state in stage_states(settings, checksums=True)}["01_goal"]
+    assert changed.modified == "result.txt changed"
+    (settings.stage_dir("01_goal") / "sub" / "values.json").unlink()
+    assert states(settings)["01_goal"].modified == "sub/values.json is missing"
+
+
+def test_a_manifest_from_before_precision_was_a_setting_still_matches(settings):
+    make_stages(settings, 5)
+    manifest_path = settings.stage_dir("05_training") / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["settings"]["precision"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert load_stage(settings, "05_training")
+    forced = load_settings(environ={}, profile="tiny", outputs=str(settings.outputs), precision="bf16")
+    with pytest.raises(ArtifactError, match="precision='auto' \\(now 'bf16'\\)"):
+        load_stage(forced, "05_training")
+
+
+def _write_big_file_under_a_size_limit(outputs: Path) -> subprocess.CompletedProcess:
+    """In a child process limited to 64 KiB per file (as `ulimit -f`), save stage 01 with a 1 MiB file."""
+    script = textwrap.dedent(
+        f"""
+        import resource
+        from cola_workshop.artifacts import save_stage
+        from cola_workshop.settings import load_settings
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+        settings = load_settings(environ={{}}, profile="tiny", outputs={str(outputs)!r})
+        with save_stage(settings, "01_goal") as folder:
+            (folder / "big.bin").write_bytes(bytes(1 << 20))
+        """
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file-size limits are a POSIX feature")
+def test_a_file_size_limit_names_the_folder_and_the_fix_and_keeps_the_previous_stage(settings):
+    previous = tree_bytes(make_stage(settings, "01_goal", "the previous run"))
+    result = _write_big_file_under_a_size_limit(settings.outputs)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cola_workshop.artifacts.ArtifactError: could not write into ")
+    assert "file-size limit" in last and "--outputs / WORKSHOP_OUTPUTS" in last
+    assert tree_bytes(settings.stage_dir("01_goal")) == previous  # byte-identical, manifest included
+    assert hidden_leftovers(settings.outputs) == []
+    assert load_stage(settings, "01_goal")
+
+
+@pytest.mark.parametrize(
+    "error, fix",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+        (PermissionError(errno.EACCES, "Permission denied"), "make the folder writable"),
+        (OSError(errno.EROFS, "Read-only file system"), "read-only file system"),
+        (RuntimeError("Error while serializing: I/O error: File too large (os error 27)"), "file-size limit"),
+    ],
+)
+def test_a_refused_write_in_the_block_is_one_line_naming_the_fix(settings, error, fix):
+    previous = tree_bytes(make_stage(settings, "01_goal", "the previous run"))
+    with pytest.raises(ArtifactError) as caught:
+        with save_stage(settings, "01_goal") as folder:
+            (folder / "half.txt").write_text("half")
+            raise error
+    message = str(caught.value)
+    assert "\n" not in message and fix in message and settings.outputs.name in message
+    assert tree_bytes(settings.stage_dir("01_goal")) == previous
+    assert hidden_leftovers(settings.outputs) == []
+
+
+def test_an_error_that_is_not_a_refused_write_keeps_its_type(settings):
+    with pytest.raises(FileNotFoundError):
+        with save_stage(settings, "01_goal"):
+            open(settings.outputs / "no-such-file.txt")
+    with pytest.raises(OSError, match="some network trouble"):
+        with save_stage(settings, "01_goal"):
+            raise OSError(errno.ECONNRESET, "some network trouble")
+
+
+def test_a_failed_rename_puts_the_previous_stage_back(settings, monkeypatch):
+    previous = tree_bytes(make_stage(settings, "01_goal", "the previous run"))
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if self.name.startswith(".01_goal.partial-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(ArtifactError, match="the disk is full"):
+        with save_stage(settings, "01_goal") as folder:
+            (folder / "result.txt").write_text("new")
+    assert tree_bytes(settings.stage_dir("01_goal")) == previous
+
+
+# --------------------------------------------------------------------------------------------------
+# One run at a time per outputs folder
+# --------------------------------------------------------------------------------------------------
+
+
+def lock_for(process_pid: int, outputs: Path, token: str = "another-run") -> None:
+    """The lock file a run in process ``process_pid`` of this machine would hold."""
+    record = {
+        "pid": process_pid, "host": socket.gethostname(), "started": "2026-01-01 10:00:00 UTC",
+        "process_created": psutil.Process(process_pid).create_time(), "token": token,
+    }
+    outputs.mkdir(parents=True, exist_ok=True)
+    lock_path(outputs).write_text(json.dumps(record))
+
+
+@pytest.fixture
+def other_process():
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_a_notebook_run_by_hand_stops_while_a_run_holds_the_folder(settings, other_process, monkeypatch):
+    make_stages(settings, 1)
+    monkeypatch.delenv(TOKEN_VAR, raising=False)
+    lock_for(other_process.pid, settings.outputs)
+    for attempt in (lambda: load_stage(settings, "01_goal"), lambda: make_stage(settings, "02_exploration")):
+        with pytest.raises(OutputsBusyError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "\n" not in message and f"process {other_process.pid}" in message and "2026-01-01 10:00:00 UTC" in message
+        assert "wait until it finishes" in message and "another --outputs" in message
+    assert not settings.stage_dir("02_exploration").exists()
+    monkeypatch.setenv(TOKEN_VAR, "another-run")  # a kernel that run started: its own folder
+    assert load_stage(settings, "01_goal")
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block(settings, other_process, monkeypatch):
+    monkeypatch.delenv(TOKEN_VAR, raising=False)
+    lock_for(other_process.pid, settings.outputs)
+    other_process.kill()
+    other_process.wait()
+    make_stages(settings, 1)  # the holder is gone
+    with hold_outputs(settings.outputs) as path:  # and the next run takes its lock
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+        assert os.environ[TOKEN_VAR] == json.loads(path.read_text())["token"]
+        make_stages(settings, 2)
+    assert not path.exists() and TOKEN_VAR not in os.environ
+
+
+def test_a_second_holder_is_refused_while_the_first_lives(settings, other_process):
+    lock_for(other_process.pid, settings.outputs)
+    with pytest.raises(OutputsBusyError, match=f"process {other_process.pid} on "):
+        with hold_outputs(settings.outputs):
+            pass
+    assert json.loads(lock_path(settings.outputs).read_text())["pid"] == other_process.pid  # left as it was
+
+
+def test_a_lock_cut_short_while_written_does_not_block(settings):
+    settings.outputs.mkdir(parents=True, exist_ok=True)
+    lock_path(settings.outputs).write_text('{"pid": 12')
+    assert read_holder(settings.outputs) is None
+    make_stages(settings, 1)

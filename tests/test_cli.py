@@ -6,8 +6,11 @@ only three of them start a Jupyter kernel.
 
 from __future__ import annotations
 
+import errno
 import io
+import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -353,3 +356,143 @@ def test_prefetch_refuses_a_local_model_folder(tmp_path, capsys):
     assert cli.main(["prefetch", "--model", str(tmp_path / "ckpt"), "--to", str(tmp_path / "kit")]) == 2
     assert "local folder" in error_line(capsys)
     assert not (tmp_path / "kit").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# status tells the truth: changed files, and what outputs/ holds
+# --------------------------------------------------------------------------------------------------
+
+
+def test_status_reports_a_stage_changed_since_it_was_saved(tmp_path, capsys):
+    outputs = tmp_path / "out"
+    simulate_stages(outputs, *STAGES)
+    assert cli.main(["status", "--outputs", str(outputs)]) == 0
+    assert "all stages are done and up to date" in capsys.readouterr().out
+
+    (outputs / "05_training" / "result.json").write_text("[]")  # same size: only a checksum tells
+    assert cli.main(["status", "--outputs", str(outputs), "--verify"]) == 0
+    text = capsys.readouterr().out
+    rows = status_rows(text)
+    assert rows["05_training"]["note"] == "modified: result.json changed"
+    assert rows["06_usage"]["note"] == "stale: 05_training is out of date"
+    assert "run --from 05" in text and "up to date" not in text
+
+    (outputs / "05_training" / "result.json").write_text("{\"corrupted\": true}")
+    assert cli.main(["status", "--outputs", str(outputs)]) == 0  # small stages: checked without --verify
+    assert status_rows(capsys.readouterr().out)["05_training"]["note"] == "modified: result.json changed size"
+    assert cli.main(["run", "--from", "06", "--outputs", str(outputs), "--notebooks", str(tmp_path)]) == 2
+    assert "needs 05_training, which was modified since it was saved" in error_line(capsys)
+
+
+def test_status_on_large_stages_checks_sizes_and_offers_verify(tmp_path, capsys, monkeypatch):
+    outputs = tmp_path / "out"
+    simulate_stages(outputs, "01_goal")
+    monkeypatch.setattr(cli, "CHEAP_TO_VERIFY", 0)
+    (outputs / "01_goal" / "result.json").write_text("[]")
+    assert cli.main(["status", "--outputs", str(outputs)]) == 0
+    text = capsys.readouterr().out
+    assert status_rows(text)["01_goal"]["note"] == "" and "add --verify" in text
+    assert cli.main(["status", "--outputs", str(outputs), "--verify"]) == 0
+    assert status_rows(capsys.readouterr().out)["01_goal"]["note"] == "modified: result.json changed"
+
+
+def test_status_without_profile_describes_the_outputs_of_a_tiny_run(tmp_path, capsys):
+    outputs = tmp_path / "out"
+    tiny = load_settings({}, profile="tiny", outputs=str(outputs))
+    for stage in STAGES:
+        with save_stage(tiny, stage) as folder:
+            (folder / "result.json").write_text("{}")
+
+    assert cli.main(["status", "--outputs", str(outputs)]) == 0
+    text = capsys.readouterr().out
+    holds = text.split("\n\n")[0]
+    assert "01_goal to 06_usage: made with profile tiny, model data/tiny-gpt2, data data/cola_tiny" in holds
+    assert "epochs 5, precision auto" in holds
+    assert all(row["settings match"] == "yes" and row["note"] == "" for row in status_rows(text).values())
+    assert "all stages are done and up to date" in text and "next:" not in text
+
+    assert cli.main(["status", "--outputs", str(outputs), "--profile", "full"]) == 0  # asked: compared with full
+    text = capsys.readouterr().out
+    assert "holds" not in text and status_rows(text)["01_goal"]["settings match"] == "no"
+    assert cli.main(["status", "--outputs", str(outputs), "--epochs", "2"]) == 0  # a flag beats what is recorded
+    rows = status_rows(capsys.readouterr().out)
+    assert rows["03_preprocessing"]["settings match"] == "yes" and rows["05_training"]["settings match"] == "no"
+
+
+def test_status_of_an_empty_folder_compares_with_the_default_profile(tmp_path, capsys):
+    assert cli.main(["status", "--outputs", str(tmp_path / "none")]) == 0
+    text = capsys.readouterr().out
+    assert "holds" not in text and "profile : full" in text and "next: run notebooks/01_goal.ipynb" in text
+
+
+# --------------------------------------------------------------------------------------------------
+# one run at a time; failed writes
+# --------------------------------------------------------------------------------------------------
+
+
+def cli_process(*args: str, **popen) -> subprocess.Popen:
+    command = [sys.executable, "-m", "cola_workshop.tools.cli", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_a_second_run_on_the_same_folder_exits_at_once(tmp_path, capsys):
+    notebooks, outputs = tmp_path / "nbs", tmp_path / "out"
+    write_notebook(notebooks / "01_goal.ipynb", "print('first cell ran')", "import time\ntime.sleep(60)")
+    first = cli_process("run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01")
+    try:
+        for line in first.stdout:  # the first run is in its sleeping cell
+            if "cell 3/3" in line:
+                break
+        started = time.monotonic()
+        assert cli.main(["run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01"]) == 2
+        assert time.monotonic() - started < 10
+        line = error_line(capsys)
+        assert f"another cola-workshop run holds {outputs}" in line and f"(process {first.pid} on " in line
+        assert "started 20" in line and f"kill {first.pid}" in line and "another --outputs" in line
+        assert cli.main(["clean", "--outputs", str(outputs), "--yes"]) == 2  # nor is it cleaned under the run
+        assert "before you clean it" in error_line(capsys)
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    finally:
+        first.kill()
+    assert first.returncode == 143
+    assert not (outputs / ".run.lock").exists()  # released on the way out
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path, capsys):
+    notebooks, outputs = marker_notebooks(tmp_path / "nbs"), tmp_path / "out"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    outputs.mkdir()
+    (outputs / ".run.lock").write_text(json.dumps({"pid": gone.pid, "host": socket.gethostname(), "started": "x", "token": "t"}))
+    assert cli.main(["run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01"]) == 0
+    assert (outputs / "ran_01_goal").exists() and not (outputs / ".run.lock").exists()
+
+
+def _limit_files_to_64_kib():
+    import resource  # POSIX only
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file-size limits are a POSIX feature")
+def test_a_write_over_a_file_size_limit_stops_the_run_with_the_fix(tmp_path):
+    notebooks, outputs = tmp_path / "nbs", tmp_path / "out"
+    write_notebook(notebooks / "01_goal.ipynb", "(__import__('pathlib').Path('{}') / 'ckpt.bin').write_bytes(bytes(1 << 20))".format(outputs))
+    run = cli_process("run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01",
+                      preexec_fn=_limit_files_to_64_kib)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 1, err
+    error = next(line for line in err.splitlines() if line.strip().startswith("error"))
+    assert f"could not write into {outputs}" in error and "file-size limit" in error and "--outputs" in error
+    assert "[Errno 27] File too large" in error  # what the system said, after the fix
+
+
+def test_a_refused_write_in_the_command_itself_is_one_line_with_the_fix(tmp_path, capsys, monkeypatch):
+    def full_disk(args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "executed" / "01_goal.ipynb"))
+
+    monkeypatch.setitem(cli.HANDLERS, "status", full_disk)
+    assert cli.main(["status"]) == 2
+    line = error_line(capsys)
+    assert "01_goal.ipynb: No space left on device: could not write into" in line and "the disk is full" in line

@@ -285,3 +285,48 @@ def test_fingerprint_writes_a_local_folder_one_way_and_keeps_hub_ids(tmp_path, m
     assert load_settings(environ={}, model=f"{outside}/../my-model").fingerprint()["model"] == str(outside)
     hub = load_settings(environ={}, profile="full")
     assert (hub.fingerprint()["model"], hub.fingerprint()["data"]) == ("openai-community/gpt2", "hub")
+
+
+# --------------------------------------------------------------------------------------------------
+# Training precision
+# --------------------------------------------------------------------------------------------------
+
+
+def test_precision_is_auto_unless_forced(tmp_path):
+    assert load_settings(environ={}).precision == "auto"
+    assert load_settings(environ={"WORKSHOP_PRECISION": " BF16 "}).precision == "bf16"
+    assert load_settings(environ={"WORKSHOP_PRECISION": "bf16"}, precision="fp32").precision == "fp32"
+
+
+def test_unknown_precision_names_the_flag_and_the_choices():
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ={"WORKSHOP_PRECISION": "fp8"})
+    message = one_line(error)
+    assert "'fp8'" in message and "--precision / WORKSHOP_PRECISION" in message and "bf16 or fp32" in message
+
+
+@pytest.mark.parametrize(
+    "profile, precision, bf16_expected",
+    [("tiny", "bf16", True), ("full", "fp32", False), ("tiny", "auto", False)],  # the tiny profile trains in fp32
+)
+def test_forced_precision_decides_the_training_arguments_on_a_cpu(profile, precision, bf16_expected, monkeypatch):
+    import torch
+
+    from cola_workshop.hardware import precision_arguments
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    settings = load_settings(environ={}, profile=profile, precision=precision)
+    assert precision_arguments(settings) == {"use_cpu": True, "bf16": bf16_expected}
+
+
+def test_every_setting_but_the_outputs_folder_can_make_a_stage_stale():
+    """A new field of Settings is compared with the manifests without anyone listing it (issue: two tuples that
+    no test tied to the fields would let it escape the check)."""
+    from cola_workshop.artifacts import STAGES, relevant_settings
+
+    settings = load_settings(environ={})
+    fields = {field.name for field in dataclasses.fields(Settings)} - {"outputs"}
+    assert set(relevant_settings(settings, STAGES[-1])) == fields
+    assert "precision" in relevant_settings(settings, "05_training")
+    assert "precision" not in relevant_settings(settings, "03_preprocessing")  # the data stages do not depend on it

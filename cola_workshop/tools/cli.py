@@ -36,7 +36,9 @@ from typing import Iterable, Sequence
 from .. import data as data_module
 from .. import models
 from . import doctor
-from ..artifacts import STAGES, ArtifactError, clean_stage, stage_name, stage_states
+from ..artifacts import BONUS_NEEDS, BONUS_STAGES, STAGES, ArtifactError, clean_stage, stage_bytes, stage_name, stage_states
+from ..errors import WorkshopError, write_failure
+from ..outputs_lock import check_free, hold_outputs
 from ..data import DataFormatError
 from .demo import DemoError
 from .editions import EditionError, exercise_counts, write_learner_edition
@@ -48,23 +50,27 @@ from .site import SiteError
 from ..settings import (
     ENV_VARS,
     Settings,
+    SEEDS_VAR,
     SettingsError,
     display_path,
     load_settings,
+    parse_seeds,
     resolve_path,
 )
 
 EXIT_INTERRUPTED = 130
 
 
-class CliError(Exception):
+class CliError(WorkshopError):
     """A problem with what the command line asked for; the message says how to fix it."""
 
 
+# WorkshopError covers the settings, artifacts, the outputs lock and the CLI; the others are still their own classes.
 EXPECTED_ERRORS = (
-    SettingsError, ArtifactError, DataFormatError, ModelSourceError, HubUnreachableError, NotebookMissingError, CliError,
-    SiteError, DemoError,
+    WorkshopError, DataFormatError, ModelSourceError, HubUnreachableError, NotebookMissingError, SiteError, DemoError,
 )
+# Status compares checksums without --verify while the saved stages hold no more than this (the tiny profile's do).
+CHEAP_TO_VERIFY = 64 << 20
 
 
 # --------------------------------------------------------------------------------------------------
@@ -113,10 +119,11 @@ def stage_range(first: str | None, last: str | None) -> list[str]:
             names.append(stage_name(value) if value is not None else default)
         except ArtifactError as error:
             raise CliError(f"{flag}: {error}") from None
-    start, stop = (STAGES.index(name) for name in names)
+    order = STAGES + BONUS_STAGES  # a bonus notebook runs only when --to names it
+    start, stop = (order.index(name) for name in names)
     if start > stop:
         raise CliError(f"--from {names[0][:2]} comes after --to {names[1][:2]}: the stages run in order 01 to 06")
-    return list(STAGES[start : stop + 1])
+    return list(order[start : stop + 1])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,8 +134,9 @@ def stage_range(first: str | None, last: str | None) -> list[str]:
 def check_upstream(settings: Settings, first: str) -> None:
     """Fail before any kernel starts when a stage before ``first`` is missing, out of date or was made with other
     settings: the notebook ``first`` would stop at its first cell that loads it."""
+    after = STAGES[STAGES.index(BONUS_NEEDS[first]) + 1] if first in BONUS_NEEDS else first  # a bonus reads up to there
     for state in stage_states(settings):
-        if state.stage == first:
+        if state.stage == after:
             return
         if state.usable:
             continue
@@ -140,6 +148,11 @@ def check_upstream(settings: Settings, first: str) -> None:
                 f"--from {first[:2]} needs {state.stage}, which {where} holds for other settings: run with --from "
                 f"{state.stage[:2]} (it replaces the stages made with the other settings), or choose a new --outputs folder"
             )
+        if state.modified:
+            raise CliError(
+                f"--from {first[:2]} needs {state.stage}, which was modified since it was saved ({state.modified}): "
+                f"run with --from {state.stage[:2]}"
+            )
         raise CliError(f"--from {first[:2]} needs {state.stage}, which is stale ({state.stale_reason}): run with --from {state.stage[:2]}")
 
 
@@ -148,11 +161,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     stages = stage_range(args.from_stage, args.to_stage)
     check_sources(settings)
     check_upstream(settings, stages[0])
+    if args.seeds is not None:
+        os.environ[SEEDS_VAR] = str(parse_seeds(args.seeds))  # the kernels inherit it (notebook 07)
     notebooks_dir = Path(args.notebooks).expanduser().absolute() if args.notebooks else NOTEBOOKS_DIR
     notebook_paths(stages, notebooks_dir)  # all present before anything runs
-    print(settings.describe())
-    print(f"stages  : {stages[0]} to {stages[-1]}\n")
-    return run_notebooks(settings, stages, notebooks_dir, timeout=args.timeout, html=args.html)
+    with hold_outputs(settings.outputs):  # OutputsBusyError at once while another run holds the folder
+        print(settings.describe())
+        print(f"stages  : {stages[0]} to {stages[-1]}\n")
+        return run_notebooks(settings, stages, notebooks_dir, timeout=args.timeout, html=args.html)
 
 
 def format_table(rows: Iterable[Sequence[str]]) -> str:
@@ -172,22 +188,82 @@ def _when(created: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def status_table(settings: Settings) -> str:
-    """One row per stage: done, when, whether its settings match ``settings``, and why it is stale."""
+def status_table(states) -> str:
+    """One row per stage: done, when, whether its settings match, and why it is modified or stale."""
     rows = [("stage", "done", "when", "settings match", "note")]
-    for state in stage_states(settings):
+    for state in states:
         when = _when(state.created)
         match = ("yes" if state.settings_match else "no") if state.done else "-"
-        note = f"stale: {state.stale_reason}" if state.stale_reason else ""
+        note = f"modified: {state.modified}" if state.modified else f"stale: {state.stale_reason}" if state.stale_reason else ""
         rows.append((state.stage, "yes" if state.done else "no", when, match, note))
     return format_table(rows)
 
 
+_SHOWN_SETTINGS = (
+    ("profile", "profile"), ("model", "model"), ("data", "data"), ("max_train_samples", "training samples"),
+    ("epochs", "epochs"), ("precision", "precision"),
+)
+
+
+def _made_with(recorded: dict) -> str:
+    shown = [(label, recorded[key]) for key, label in _SHOWN_SETTINGS if key in recorded]
+    return ", ".join(f"{label} {'all' if value is None else f'{value:g}' if isinstance(value, float) else value}"
+                     for label, value in shown)
+
+
+def describe_outputs(outputs: Path, states) -> str:
+    """What the outputs folder holds, from the manifests alone: which settings made which stages."""
+    groups: list[tuple[list[str], dict]] = []
+    for state in (state for state in states if state.done):
+        base = {key: state.settings.get(key) for key in ("profile", "model", "data", "max_train_samples")}
+        if groups and {key: groups[-1][1].get(key) for key in base} == base:
+            groups[-1][0].append(state.stage)
+            groups[-1][1].update(state.settings)
+        else:
+            groups.append(([state.stage], dict(state.settings)))
+    lines = [f"{display_path(outputs)} holds (from the stages' manifests):"]
+    for stages, recorded in groups:
+        span = stages[0] if len(stages) == 1 else f"{stages[0]} to {stages[-1]}"
+        lines.append(f"  {span}: made with {_made_with(recorded)}")
+    return "\n".join(lines)
+
+
+def settings_of_outputs(args: argparse.Namespace, states) -> Settings | None:
+    """The settings that made the newest saved stage, with the flags and WORKSHOP_* variables given on top;
+    None when nothing is saved or its folders are gone."""
+    done = [state for state in states if state.done]
+    if not done:
+        return None
+    recorded = max(done, key=lambda state: state.created or "").settings
+    values = {key: recorded[key] for key in ENV_VARS if key in recorded and key != "outputs"}
+    if "max_train_samples" in values:
+        values["max_train_samples"] = "all" if values["max_train_samples"] is None else values["max_train_samples"]
+    for key, variable in ENV_VARS.items():  # what the learner gives beats what is recorded
+        if getattr(args, key, None) is not None or os.environ.get(variable, "").strip():
+            values.pop(key, None)
+    environ = {**os.environ, **{ENV_VARS[key]: str(value) for key, value in values.items()}}  # repo-relative paths
+    try:
+        return settings_from_args(args, environ)
+    except SettingsError:  # e.g. the model folder that made them was moved
+        return None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    states = stage_states(settings)
+    profile_given = args.profile is not None or os.environ.get(ENV_VARS["profile"], "").strip()
+    if not profile_given and any(state.done for state in states):
+        # first what outputs/ holds, then a comparison with the settings that made it, not with the defaults
+        print(describe_outputs(settings.outputs, states) + "\n")
+        settings = settings_of_outputs(args, states) or settings
+        print("compared with the settings that made the newest stage (give --profile to compare with a profile):")
+    verify = args.verify or stage_bytes(settings) <= CHEAP_TO_VERIFY
+    states = stage_states(settings, checksums=verify)
     print(settings.describe() + "\n")
-    print(status_table(settings))
-    first_unusable = next((state.stage for state in stage_states(settings) if not state.usable), None)
+    print(status_table(states))
+    if not verify and any(state.done for state in states):
+        print("(file sizes checked; add --verify to compare every file's checksum too)")
+    first_unusable = next((state.stage for state in states if not state.usable), None)
     if first_unusable is None:
         print("\nall stages are done and up to date with these settings")
     else:
@@ -228,6 +304,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     if not settings.outputs.is_dir():
         print(f"nothing to clean: {where} does not exist")
         return EXIT_OK
+    check_free(settings.outputs, "clean it")
     if not args.yes:
         if not is_terminal(sys.stdin):
             raise CliError(f"clean deletes cached results ({what} in {where}{also}): add --yes to confirm outside a terminal")
@@ -349,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error.filename is None:  # not about a path (a network error, a bug): the traceback helps more
             raise
         reason = " ".join(str(error.strerror or error).split())  # a path that cannot be read or written
-        print(f"{PROG}: error: {display_path(error.filename)}: {reason}", file=sys.stderr)
+        fix = write_failure(error, display_path(Path(error.filename).parent))  # a full disk, a read-only folder
+        print(f"{PROG}: error: {display_path(error.filename)}: {reason}" + (f": {fix}" if fix else ""), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

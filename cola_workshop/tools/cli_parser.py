@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..settings import PROFILES
+from ..settings import PRECISIONS, PROFILES
 
 PROG = "cola-workshop"
 EXIT_USAGE = 2
@@ -48,6 +48,8 @@ def _add_settings_flags(parser: argparse.ArgumentParser, outputs_only: bool = Fa
     add("--data", metavar="hub|DIR", help="'hub' or a folder with CoLA (its release, GLUE's layout or prefetch's)")
     add("--epochs", metavar="N", help="training epochs (a positive number)")
     add("--max-train-samples", metavar="N", help="train on a random subset of N sentences ('all': the whole split)")
+    add("--precision", choices=PRECISIONS, help="training precision: auto (default: what this machine does best), "
+        "or bf16 / fp32 forced")
 
 
 def _add_run(commands) -> None:
@@ -60,6 +62,7 @@ def _add_run(commands) -> None:
     _add_settings_flags(run)
     run.add_argument("--from", dest="from_stage", metavar="NN", help="first stage: 03, 3 or 03_preprocessing (default: 01)")
     run.add_argument("--to", dest="to_stage", metavar="NN", help="last stage (default: 06)")
+    run.add_argument("--seeds", metavar="N", help="notebook 07: train each design choice with N seeds (default: 3)")
     run.add_argument("--html", action="store_true", help="also write an .html next to each executed copy")
     run.add_argument("--timeout", type=_positive_int, metavar="SECONDS", help="stop a cell that runs longer (default: none)")
     run.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)  # for tests and modified copies
@@ -73,6 +76,8 @@ def _add_outputs_commands(commands) -> None:
         description="Show each stage's cached result: done, when, whether it matches the settings, and staleness.",
     )
     _add_settings_flags(status)
+    status.add_argument("--verify", action="store_true", help="compare every saved file's checksum, not only its size "
+                        "(done anyway when the stages are small)")
     clean = commands.add_parser(
         "clean",
         help="remove cached results",

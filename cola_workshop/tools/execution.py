@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
 from ..artifacts import stage_name
+from ..errors import WorkshopError, write_failure
 from ..settings import REPO_ROOT, Settings, display_path, settings_to_env
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -26,7 +27,7 @@ KERNEL_NAME = "python3"
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-class NotebookMissingError(Exception):
+class NotebookMissingError(WorkshopError):
     """A notebook of the requested range is not in the notebooks folder; the message says what to do."""
 
 
@@ -175,6 +176,9 @@ def execute_notebook(
             raise NotebookInterrupted(source, index + 1, count, destination, signum) from None
         if isinstance(exc, CellExecutionError):
             error = f"{exc.ename}: {exc.evalue}"
+            fix = write_failure(error, display_path(settings.outputs))  # e.g. a checkpoint on a full disk
+            if fix is not None:
+                error = f"{fix} ({' '.join(error.split())})"
         elif isinstance(exc, CellTimeoutError):
             error = f"TimeoutError: the cell ran longer than --timeout {timeout} s"
         else:

@@ -20,7 +20,7 @@ Args:
 Returns:
     matthews_correlation (float): the MCC, in [-1, 1].
 Example:
-    >>> metric = evaluate.load("cola_workshop/evaluate_modules/matthews_correlation")
+    >>> metric = evaluate.load(str(LOCAL_MCC))  # from cola_workshop.metrics import LOCAL_MCC
     >>> metric.compute(references=[1, 0, 1, 1], predictions=[1, 0, 0, 1])
     {'matthews_correlation': 0.5773502691896258}
 """

@@ -244,6 +244,15 @@ def test_gpt2_in_bf16_scores_close_to_fp32(gpt2_model, gpt2_tokenizer):
     assert np.abs(bf16 - fp32).mean() < 0.02  # bf16 weights round, the reductions stay in float32
 
 
+def test_gpt2_in_bf16_autocast_scores_close_to_fp32_and_leaves_the_model_in_fp32(gpt2_model, gpt2_tokenizer):
+    fp32 = np.concatenate(sentence_logprobs(gpt2_model, gpt2_tokenizer, GPT2_SENTENCES))
+    autocast = np.concatenate(sentence_logprobs(gpt2_model, gpt2_tokenizer, GPT2_SENTENCES, bf16=True))
+    assert autocast.dtype == np.float64 and np.isfinite(autocast).all()
+    assert np.abs(autocast - fp32).mean() < 0.02  # products round to bf16; the log-softmax stays in float32
+    assert not np.array_equal(autocast, fp32), "bf16 autocast did not run"
+    assert next(gpt2_model.parameters()).dtype == torch.float32
+
+
 def test_gpt2_tokenizer_and_model_left_as_they_were(gpt2_model, gpt2_tokenizer):
     assert gpt2_tokenizer.pad_token is None
     gpt2_model.train()

@@ -40,11 +40,18 @@ def pytest_xdist_make_scheduler(config, log):
     return NotebooksTogether(config, log)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection, which must see the marks added here
 def pytest_collection_modifyitems(config, items):
-    """Longest work first: the test files that execute notebooks (marked ``runs_notebooks``), then the notebooks
-    under nbval, then the rest, each in its collected order. pytest-xdist hands out files in this order
-    (``--no-loadscope-reorder``), so the two workers finish at about the same time."""
+    """Mark nbval's notebook items ``runs_notebooks`` too, so ``pytest -m "not runs_notebooks"`` is the quick lane
+    (CONTRIBUTING.md, "Tests in lanes").
+
+    Then longest work first: the test files that execute notebooks, then the notebooks under nbval, then the
+    rest, each in its collected order. pytest-xdist hands out files in this order (``--no-loadscope-reorder``),
+    so the two workers finish at about the same time."""
     heavy_files = {item.path for item in items if item.get_closest_marker("runs_notebooks")}
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.runs_notebooks)
 
     def rank(item) -> int:
         return 0 if item.path in heavy_files else 1 if item.path.suffix == ".ipynb" else 2

@@ -4,7 +4,8 @@
 (``cola_workshop.tools.execution.execute_notebook``: a fresh kernel each, as ``cola-workshop run`` does) and reads
 each cell's time from the executed copy: nbclient records when a cell's code reached the kernel
 (``iopub.execute_input``) and when its reply came (``shell.execute_reply``). A notebook's wall time also holds its
-kernel's start. The train cell is the one that calls ``trainer.train(``; everything else is "outside training".
+kernel's start. The train cell is the one that calls ``trainer.train(`` (the lesson's ``trainer``, not an exercise's
+``frozen_trainer``); everything else is "outside training".
 Nothing here parses printed text. This module imports nothing from ``train_speed.py``, which imports it.
 """
 
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TRAIN_CALL = "trainer.train("
+TRAIN_CALL = re.compile(r"(?<![\w.])trainer\.train\(")  # the lesson's trainer, not an exercise's frozen_trainer
 GIB = 1024**3
 
 
@@ -104,7 +106,7 @@ def cell_times(executed: Path) -> list[dict]:
         source = "".join(cell["source"])
         first = next((line.strip() for line in source.splitlines() if line.strip()), "")
         cells.append({"cell": number, "first_line": first, "seconds": (end - start).total_seconds(),
-                      "trains": TRAIN_CALL in source})
+                      "trains": bool(TRAIN_CALL.search(source))})
     return cells
 
 

@@ -1,32 +1,39 @@
-"""Does bf16 autocast change MCC beyond run-to-run noise? Tiny profile, five seeds, fp32 vs bf16.
+"""Does bf16 autocast change MCC beyond seed noise? A run's recipe, five seeds, each in fp32 and in bf16.
 
-    .venv/bin/python benchmarks/precision_check.py
+    .venv/bin/cola-workshop run --profile tiny --to 04 --outputs RUN      # or any run that got past notebook 04
+    .venv/bin/python benchmarks/precision_check.py RUN
 
-Prints the validation MCC of each seed in both precisions. GPT-2 small itself cannot be checked where the hub is
-out of reach; on a machine with network, run with WORKSHOP_PROFILE=full (10 to 20 minutes per training run on a CPU).
+The recipe is that run's (notebook 04's saved arguments, notebook 03's split and tokenizer, the model it used),
+trained without checkpoints; it prints each seed's validation MCC in both precisions. GPT-2 small itself needs
+the hub or a prefetched kit (a full-profile run: 10 to 20 minutes per training on a CPU).
 """
-import os
+
+import json
+import sys
 import tempfile
-os.environ.setdefault("WORKSHOP_PROFILE", "tiny")
-from cola_workshop import notebook
-from cola_workshop.settings import load_settings
-from cola_workshop.data import load_cola
-from cola_workshop.models import load_tokenizer, load_classifier
-from transformers import TrainingArguments, Trainer, DataCollatorWithPadding, set_seed
-from sklearn.metrics import matthews_corrcoef
-notebook.quiet_libraries()
-s = load_settings()
-tok = load_tokenizer(s.model)
-ds = load_cola(s).map(lambda b: tok(b["sentence"], truncation=True, max_length=64), batched=True)
-for seed in (1, 2, 3, 4, 5):
-    row = []
-    for bf16 in (False, True):
-        set_seed(seed)
-        m = load_classifier(s.model, tok)
-        args = TrainingArguments(output_dir=tempfile.mkdtemp(), learning_rate=s.learning_rate, num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size, warmup_steps=0.1, weight_decay=0.01,
-            train_sampling_strategy="group_by_length", save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True, logging_strategy="no", seed=seed, use_cpu=True, bf16=bf16)
-        tr = Trainer(model=m, args=args, train_dataset=ds["train"], processing_class=tok, data_collator=DataCollatorWithPadding(tok))
-        tr.train()
-        p = tr.predict(ds["validation"])
-        row.append(matthews_corrcoef(p.label_ids, p.predictions.argmax(-1)))
-    print(f"seed {seed}: fp32 {row[0]:.3f}  bf16 {row[1]:.3f}", flush=True)
+from pathlib import Path
+
+from recipe_run import CountingCollator, make_trainer, recipe_parts  # beside this script
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+QUIET = {"save_strategy": "no", "eval_strategy": "no", "load_best_model_at_end": False, "logging_strategy": "no"}
+
+
+def validation_mcc(outputs: Path, model: str, seed: int, bf16: bool) -> float:
+    from sklearn.metrics import matthews_corrcoef
+
+    workdir = tempfile.mkdtemp(prefix="precision_")
+    parts = recipe_parts(outputs, model, "workshop", workdir, seed=seed, bf16=bf16, **QUIET)
+    trainer = make_trainer(parts, CountingCollator(parts["tokenizer"], None))
+    trainer.train()
+    prediction = trainer.predict(parts["validation"])
+    return matthews_corrcoef(prediction.label_ids, prediction.predictions.argmax(-1))
+
+
+if __name__ == "__main__":
+    run = Path(sys.argv[1])
+    model = json.loads((run / "03_preprocessing" / "manifest.json").read_text())["settings"]["model"]
+    model = str(REPO_ROOT / model) if (REPO_ROOT / model).is_dir() else model  # the tiny profile's data/tiny-gpt2
+    for seed in (1, 2, 3, 4, 5):
+        fp32, bf16 = (validation_mcc(run, model, seed, bf16) for bf16 in (False, True))
+        print(f"seed {seed}: fp32 {fp32:.3f}  bf16 {bf16:.3f}", flush=True)

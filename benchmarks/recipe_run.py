@@ -57,15 +57,17 @@ def spread(costs: list[float], count: int) -> list[int]:
 # ---- training one configuration ----------------------------------------------------------------------------
 
 
-def recipe_parts(outputs: Path, model: str, name: str, workdir: str) -> dict:
-    """Notebook 03's split and tokenizer, notebook 04's arguments with the configuration's changes, a model."""
+def recipe_parts(outputs: Path, model: str, name: str, workdir: str, **more) -> dict:
+    """Notebook 03's split and tokenizer, notebook 04's arguments with the configuration's (and ``more``)
+    changes, a model."""
     import torch
     from datasets import load_from_disk
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2Config, TrainingArguments
 
     saved = json.loads((outputs / "04_training_args" / "training_args.json").read_text())
     _, changes, pad_to = CONFIGS[name]
-    args = TrainingArguments(**{**saved, **changes, "output_dir": workdir, "report_to": "none", "disable_tqdm": True})
+    args = TrainingArguments(**{**saved, **changes, **more, "output_dir": workdir, "report_to": "none",
+                                "disable_tqdm": True})
     tokenized = load_from_disk(str(outputs / "03_preprocessing" / "tokenized"))
     tokenizer = AutoTokenizer.from_pretrained(outputs / "03_preprocessing" / "tokenizer")
     torch.manual_seed(args.seed)

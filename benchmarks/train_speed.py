@@ -93,20 +93,22 @@ def run_config(name: str, args: argparse.Namespace, whole: bool = False) -> dict
     result_file = Path(tempfile.mkdtemp(prefix="train_speed_")) / "result.json"
     command = [sys.executable, str(Path(__file__).with_name("recipe_run.py")), name, "--result", str(result_file),
                "--outputs", str(args.outputs), "--model", args.model, "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    child = subprocess.Popen(command + (["--whole"] if whole else []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak, process = 0, psutil.Process(child.pid)
-    while child.poll() is None:
-        try:
-            peak = max(peak, process.memory_info().rss)
-        except psutil.Error:
-            pass
-        if peak > args.mem_cap_gib * GIB:
-            child.kill()
-            child.wait()
-            return {"config": name, "status": f"out of memory: stopped at {peak / GIB:.1f} GiB resident"}
-        time.sleep(0.1)
+    with open(result_file.with_name("log.txt"), "w") as log:  # a file, not a pipe: a pipe that fills up blocks the child
+        child = subprocess.Popen(command + (["--whole"] if whole else []), stdout=log, stderr=subprocess.STDOUT)
+        peak, process = 0, psutil.Process(child.pid)
+        while child.poll() is None:
+            try:
+                peak = max(peak, process.memory_info().rss)
+            except psutil.Error:
+                pass
+            if peak > args.mem_cap_gib * GIB:
+                child.kill()
+                child.wait()
+                return {"config": name, "status": f"out of memory: stopped at {peak / GIB:.1f} GiB resident"}
+            time.sleep(0.1)
     if child.returncode or not result_file.is_file():
-        return {"config": name, "status": f"failed: {child.stderr.read().decode(errors='replace')[-300:].strip()}"}
+        tail = result_file.with_name("log.txt").read_text(errors="replace")[-300:].strip()
+        return {"config": name, "status": f"failed: {tail}"}
     return {**json.loads(result_file.read_text()), "status": "ok"}
 
 
@@ -158,9 +160,9 @@ def print_comparison(sides: list[dict], peak: float | None, machine: str) -> Non
         "validation MCC (last epoch)": lambda s: "n/a" if s.get("last_mcc") is None else f"{s['last_mcc']:.3f}",
     }
     print(f"\n== Training, the workshop and the reference, on {machine}")
-    print(f"{'':<30}" + "".join(f"{side['config']:<34}" for side in sides))
+    print(f"{'':<30}" + "".join(f"{side['config']:<38}" for side in sides))
     for label, cell in rows.items():
-        print(f"{label:<30}" + "".join(f"{cell(side) if side['status'] == 'ok' else side['status'][:33]:<34}"
+        print(f"{label:<30}" + "".join(f"{cell(side) if side['status'] == 'ok' else side['status'][:37]:<38}"
                                        for side in sides))
     if len(sides) == 2 and sides[1]["status"] == "ok":
         print(f"speed-up in training samples / s: {sides[0]['samples_per_s'] / sides[1]['samples_per_s']:.2f}x, "

@@ -31,6 +31,10 @@ def validation_mcc(outputs: Path, model: str, seed: int, bf16: bool) -> float:
 
 
 if __name__ == "__main__":
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # no weight-loading reports between the lines of figures
+    transformers.utils.logging.disable_progress_bar()
     run = Path(sys.argv[1])
     model = json.loads((run / "03_preprocessing" / "manifest.json").read_text())["settings"]["model"]
     model = str(REPO_ROOT / model) if (REPO_ROOT / model).is_dir() else model  # the tiny profile's data/tiny-gpt2

@@ -1,31 +1,21 @@
-"""Tests for cola_workshop.deployment: ONNX export of the classifier, onnxruntime parity, latency and size.
+"""Notebook 06's ONNX recipe, and the plumbing left in cola_workshop.deployment (quiet, latency, file size).
 
-Everything is built offline in the test: a byte-level BPE tokenizer trained on a few sentences (GPT-2's kind of
-tokenizer, with ``<|endoftext|>`` as EOS and pad token) and a randomly initialised 2-layer
-GPT2ForSequenceClassification. The model is exported once per module (a few seconds); the tests share the file.
+The export itself is written out in notebook 06 (``torch.onnx.export(..., dynamo=False, dynamic_axes=...)``);
+:func:`export_like_notebook_06` repeats that cell, so that the recipe is tested on what nbval never feeds it:
+batches of other sizes, sentences longer than the traced example, a batch of one, and Llama- and BERT-style
+classifiers (``--model``). Everything is built offline: a byte-level BPE tokenizer trained on a few sentences
+(GPT-2's kind of tokenizer, ``<|endoftext|>`` as EOS and pad token) and small randomly initialised models.
 """
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from cola_workshop.deployment import (
-    EXAMPLE_SENTENCES,
-    INPUT_NAMES,
-    OUTPUT_NAMES,
-    _batches,
-    export_onnx,
-    file_size_mb,
-    latency_per_sentence,
-    onnx_session,
-    probabilities_onnx,
-    probabilities_torch,
-)
+from cola_workshop.deployment import file_size_mb, latency_per_sentence, quiet
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -47,7 +37,36 @@ SENTENCES = [
     "Mary gave the book to the student.",
     "Book the to gave Mary.",
 ]
-LONG_SENTENCE = " ".join(CORPUS)  # many more tokens than the export example
+LONG_SENTENCE = " ".join(CORPUS)  # many more tokens than the traced example
+EXAMPLE = ["A sentence to trace the model with.", "Short one."]  # notebook 06's example batch
+INPUT_NAMES = ["input_ids", "attention_mask"]
+
+
+def export_like_notebook_06(model, tokenizer, path):
+    """Notebook 06's export cell, as it is written there."""
+    model.eval()
+    model.config.use_cache = False
+    example = tokenizer(EXAMPLE, padding=True, return_tensors="pt", return_token_type_ids=False)
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+            "logits": {0: "batch"}}
+    with quiet():
+        torch.onnx.export(
+            model, (), path, kwargs=dict(example), dynamo=False,
+            input_names=INPUT_NAMES, output_names=["logits"], dynamic_axes=axes,
+        )
+    return path
+
+
+def onnx_probabilities(session, tokenizer, sentences):
+    inputs = tokenizer(sentences, padding=True, return_tensors="np", return_token_type_ids=False)
+    (logits,) = session.run(["logits"], dict(inputs))
+    return torch.from_numpy(logits).softmax(-1).numpy()
+
+
+def torch_probabilities(model, tokenizer, sentences):
+    inputs = tokenizer(sentences, padding=True, return_tensors="pt", return_token_type_ids=False)
+    with torch.inference_mode():
+        return model(**inputs).logits.softmax(-1).numpy()
 
 
 @pytest.fixture(scope="module")
@@ -68,37 +87,31 @@ def tokenizer():
     return tok
 
 
-def _tiny_classifier(tokenizer, **overrides):
-    from transformers import GPT2Config, GPT2ForSequenceClassification
+def _classifier(kind, tokenizer):
+    """A small random ...ForSequenceClassification of the given family, with spread-out logits."""
+    from transformers import (BertConfig, BertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification,
+                              LlamaConfig, LlamaForSequenceClassification)
 
     torch.manual_seed(0)
-    settings = dict(
-        n_layer=2,
-        n_head=2,
-        n_embd=32,
-        n_positions=256,  # the long test sentence has about 170 tokens with this small vocabulary
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        num_labels=2,
-        initializer_range=0.3,  # spread-out logits, so that probabilities are far from 0.5 and differences show
-    )
-    settings.update(overrides)
-    return GPT2ForSequenceClassification(GPT2Config(**settings)).eval()
+    common = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, num_labels=2, initializer_range=0.3)
+    if kind == "gpt2":
+        model = GPT2ForSequenceClassification(GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=256, **common))
+    elif kind == "llama":
+        model = LlamaForSequenceClassification(LlamaConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+            max_position_embeddings=256, **common))
+    else:
+        model = BertForSequenceClassification(BertConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            max_position_embeddings=256, **common))
+    return model.eval()
 
 
-@pytest.fixture(scope="module")
-def model(tokenizer):
-    return _tiny_classifier(tokenizer)
-
-
-@pytest.fixture(scope="module")
-def onnx_path(model, tokenizer, tmp_path_factory):
-    return export_onnx(model, tokenizer, tmp_path_factory.mktemp("onnx") / "classifier.onnx")
-
-
-@pytest.fixture(scope="module")
-def session(onnx_path):
-    return onnx_session(onnx_path)
+@pytest.fixture(scope="module", params=["gpt2", "llama", "bert"])
+def exported(request, tokenizer, tmp_path_factory):
+    model = _classifier(request.param, tokenizer)
+    path = export_like_notebook_06(model, tokenizer, tmp_path_factory.mktemp(request.param) / "model.onnx")
+    return model, path, ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 
 
 def _n_tokens(tokenizer, sentence):
@@ -106,128 +119,78 @@ def _n_tokens(tokenizer, sentence):
 
 
 # --------------------------------------------------------------------------------------------------
-# Export
+# Notebook 06's export recipe
 # --------------------------------------------------------------------------------------------------
 
 
-def test_export_writes_one_self_contained_file_with_dynamic_axes(onnx_path):
-    assert onnx_path.suffix == ".onnx" and onnx_path.is_file()
-    assert not onnx_path.with_name(onnx_path.name + ".data").exists()  # weights are inside the one file
-    proto = onnx.load(str(onnx_path))
+def test_export_writes_one_self_contained_file_with_dynamic_axes(exported):
+    _, path, _ = exported
+    assert path.is_file() and not path.with_name(path.name + ".data").exists()
+    proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
-    assert [i.name for i in proto.graph.input] == list(INPUT_NAMES)
-    assert [o.name for o in proto.graph.output] == list(OUTPUT_NAMES)
+    assert [i.name for i in proto.graph.input] == INPUT_NAMES  # no token_type_ids, no cache
+    assert [o.name for o in proto.graph.output] == ["logits"]
     for graph_input in proto.graph.input:
-        dims = graph_input.type.tensor_type.shape.dim
-        assert [d.dim_param for d in dims] == ["batch", "sequence"]  # symbolic, not fixed to the example
+        assert [d.dim_param for d in graph_input.type.tensor_type.shape.dim] == ["batch", "sequence"]
     logits_dims = proto.graph.output[0].type.tensor_type.shape.dim
     assert logits_dims[0].dim_param == "batch" and logits_dims[1].dim_value == 2
 
 
-def test_session_runs_batch_of_one_and_a_sentence_longer_than_the_example(session, tokenizer):
-    longest_example = max(_n_tokens(tokenizer, s) for s in EXAMPLE_SENTENCES)
+def test_onnx_matches_pytorch_on_batches_and_lengths_it_was_not_traced_on(exported, tokenizer):
+    model, _, session = exported
+    longest_example = max(_n_tokens(tokenizer, s) for s in EXAMPLE)
     assert _n_tokens(tokenizer, LONG_SENTENCE) > 2 * longest_example
-    for sentence in ("Hi.", LONG_SENTENCE):
-        encoded = tokenizer([sentence], return_tensors="np")
-        (logits,) = session.run(["logits"], {name: encoded[name].astype(np.int64) for name in INPUT_NAMES})
-        assert logits.shape == (1, 2) and np.isfinite(logits).all()
+    for batch in (SENTENCES + [LONG_SENTENCE], SENTENCES[:3], ["Hi."], [LONG_SENTENCE]):
+        expected = torch_probabilities(model, tokenizer, batch)
+        got = onnx_probabilities(session, tokenizer, batch)
+        assert got.shape == expected.shape == (len(batch), 2)
+        assert np.abs(got - expected).max() < 1e-4  # float32 on the CPU both: only the order of additions differs
+    spread = torch_probabilities(model, tokenizer, SENTENCES)[:, 1]
+    assert np.ptp(spread) > 0.05  # the random model does tell the sentences apart: a meaningful comparison
 
 
-def test_onnx_probabilities_match_pytorch_within_1e_4(model, tokenizer, session):
-    sentences = SENTENCES + [LONG_SENTENCE]
-    assert len({_n_tokens(tokenizer, s) for s in sentences}) == len(sentences)  # all lengths differ
-    expected = probabilities_torch(model, tokenizer, sentences)
-    got = probabilities_onnx(session, tokenizer, sentences)
-    assert got.shape == expected.shape == (len(sentences), 2)
-    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-9)
-    assert np.ptp(expected[:, 1]) > 0.05  # the random model does tell the sentences apart: a meaningful check
-    assert np.abs(got - expected).max() < 1e-4
+def test_a_padded_batch_equals_one_sentence_at_a_time(exported, tokenizer):
+    """The graph keeps the padding: each row of a right-padded batch has the logits of its sentence alone."""
+    _, _, session = exported
+    batch = SENTENCES + [LONG_SENTENCE]
+    alone = np.concatenate([onnx_probabilities(session, tokenizer, [s]) for s in batch])
+    assert np.abs(onnx_probabilities(session, tokenizer, batch) - alone).max() < 1e-4
 
 
-def test_padded_batch_equals_one_sentence_at_a_time(model, tokenizer, session):
-    """The graph itself finds each sentence's last non-pad token: a padded batch equals one sentence at a time."""
-    sentences = SENTENCES + [LONG_SENTENCE]
-    one_at_a_time = probabilities_torch(model, tokenizer, sentences, batch_size=1)  # no padding at all
-    batched = probabilities_onnx(session, tokenizer, sentences, batch_size=len(sentences))
-    assert np.abs(batched - one_at_a_time).max() < 1e-4
-    # even for a tokenizer set to pad on the left (the helpers always pad on the right)
-    left = copy.deepcopy(tokenizer)
-    left.padding_side = "left"
-    assert np.abs(probabilities_onnx(session, left, sentences, batch_size=4) - one_at_a_time).max() < 1e-4
+def test_export_of_a_model_in_training_mode_has_no_dropout(tokenizer, tmp_path):
+    model = _classifier("gpt2", tokenizer).train()
+    path = export_like_notebook_06(model, tokenizer, tmp_path / "model.onnx")
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    first, second = (onnx_probabilities(session, tokenizer, SENTENCES) for _ in range(2))
+    assert np.array_equal(first, second)
+    assert np.abs(first - torch_probabilities(model.eval(), tokenizer, SENTENCES)).max() < 1e-4
 
 
-def test_rows_come_back_in_the_order_given_although_batches_go_by_length(model, tokenizer, session):
-    """The helpers batch the shortest sentences first (less padding) and put each row back where it was given."""
-    sentences = [LONG_SENTENCE, "Hi.", SENTENCES[2], "The cat sat.", SENTENCES[3], SENTENCES[4]]
-    lengths = [_n_tokens(tokenizer, s) for s in sentences]
-    assert lengths != sorted(lengths)  # given out of length order
-    alone = np.concatenate([probabilities_torch(model, tokenizer, [s]) for s in sentences])
-    assert np.abs(probabilities_torch(model, tokenizer, sentences, batch_size=2) - alone).max() < 1e-5
-    assert np.abs(probabilities_onnx(session, tokenizer, sentences, batch_size=2) - alone).max() < 1e-4
-    batches = list(_batches(sentences, tokenizer, 2))
-    assert sorted(row for rows, _ in batches for row in rows) == list(range(len(sentences)))
-    widths = [batch["input_ids"].shape[1] for _, batch in batches]
-    assert widths == sorted(lengths)[1::2]  # each batch as wide as its longer sentence: pairs of neighbours
+# --------------------------------------------------------------------------------------------------
+# Plumbing: quiet, latency, size
+# --------------------------------------------------------------------------------------------------
 
 
-def test_an_empty_sentence_is_named_not_batched(model, tokenizer):
-    with pytest.raises(ValueError, match=r"sentence 1 \(''\) has no tokens"):
-        probabilities_torch(model, tokenizer, ["The cat sat.", "", "Hi."])
+def test_quiet_silences_prints_warnings_and_log_records_but_not_errors(capfd):
+    import logging
 
-
-def test_graph_pools_the_last_real_token_of_a_left_padded_batch_like_pytorch(model, tokenizer, session):
-    """Left padding changes GPT-2's logits (its positions shift), in PyTorch and ONNX alike: the graph matches."""
-    left = copy.deepcopy(tokenizer)
-    left.padding_side = "left"
-    encoded = left(SENTENCES, padding=True, return_tensors="np")
-    assert (encoded["attention_mask"][:, 0] == 0).any()  # really padded on the left
-    inputs = {name: encoded[name].astype(np.int64) for name in INPUT_NAMES}
-    (logits,) = session.run(["logits"], inputs)
-    with torch.inference_mode():
-        expected = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, use_cache=False).logits.numpy()
-    assert np.abs(logits - expected).max() < 1e-4
-    assert np.array_equal(logits, session.run(["logits"], inputs)[0])  # and runs repeat bit for bit
-
-
-def test_export_traces_in_eval_mode_restores_the_mode_and_prints_nothing(tokenizer, tmp_path, capfd):
-    from transformers import GPT2Config, GPT2ForSequenceClassification
-
-    torch.manual_seed(1)
-    config = GPT2Config(
-        n_layer=1, n_head=2, n_embd=16, n_positions=64, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
-    )
-    trained = GPT2ForSequenceClassification(config).train()  # dropout active: must not be baked into the graph
     capfd.readouterr()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        path = export_onnx(trained, tokenizer, tmp_path / "sub" / "model.onnx")
-    out, err = capfd.readouterr()
-    assert (out, err) == ("", "")  # e.g. no "torchvision is not installed" log lines (nbval compares streams)
-    assert [str(w.message) for w in caught] == []
-    assert trained.training  # given back in the mode it came in
-    got = probabilities_onnx(onnx_session(path, threads=1), tokenizer, SENTENCES)
-    expected = probabilities_torch(trained, tokenizer, SENTENCES)  # evaluated in eval mode
-    assert trained.training
-    assert np.abs(got - expected).max() < 1e-4
+        with quiet():
+            print("exporting...")
+            warnings.warn("TracerWarning: converting a tensor to a Python boolean")
+            logging.getLogger("torch.onnx").warning("torchvision is not installed")
+    assert capfd.readouterr() == ("", "") and caught == []
+    with pytest.raises(RuntimeError, match="export failed"), quiet():
+        raise RuntimeError("export failed")
+    assert logging.root.manager.disable == logging.NOTSET  # logging is given back
 
 
-def test_export_refuses_a_model_without_pad_token_id(tokenizer, tmp_path):
-    model = _tiny_classifier(tokenizer, n_layer=1, pad_token_id=None)
-    with pytest.raises(ValueError, match="pad_token_id"):
-        export_onnx(model, tokenizer, tmp_path / "model.onnx")
-    assert not (tmp_path / "model.onnx").exists()
-
-
-# --------------------------------------------------------------------------------------------------
-# Latency and size
-# --------------------------------------------------------------------------------------------------
-
-
-def test_latency_per_sentence_is_positive_for_both_runtimes(model, tokenizer, session):
-    sentences = SENTENCES[:3]
-    torch_latency = latency_per_sentence(lambda b: probabilities_torch(model, tokenizer, b), sentences, repeats=2)
-    onnx_latency = latency_per_sentence(lambda b: probabilities_onnx(session, tokenizer, b), sentences, repeats=2)
-    assert 0 < torch_latency < 5 and 0 < onnx_latency < 5
+def test_the_notebook_recipe_prints_nothing(tokenizer, tmp_path, capfd):
+    capfd.readouterr()
+    export_like_notebook_06(_classifier("gpt2", tokenizer), tokenizer, tmp_path / "model.onnx")
+    assert capfd.readouterr() == ("", "")  # nbval compares the streams of the export cell
 
 
 def test_latency_per_sentence_calls_fn_once_per_sentence_and_repeat():
@@ -239,11 +202,17 @@ def test_latency_per_sentence_calls_fn_once_per_sentence_and_repeat():
         latency_per_sentence(calls.append, [])
 
 
-def test_file_size_mb(onnx_path, model, tmp_path):
-    size = file_size_mb(onnx_path)
-    assert size == pytest.approx(onnx_path.stat().st_size / 1e6)
-    n_weights = sum(p.numel() for p in model.parameters())
-    assert size > 0.9 * n_weights * 4 / 1e6  # float32 weights are in the file
+def test_latency_of_both_runtimes_is_positive(exported, tokenizer):
+    model, _, session = exported
+    for run in (lambda b: torch_probabilities(model, tokenizer, b), lambda b: onnx_probabilities(session, tokenizer, b)):
+        assert 0 < latency_per_sentence(run, SENTENCES[:3]) < 5
+
+
+def test_file_size_mb(exported, tmp_path):
+    model, path, _ = exported
+    size = file_size_mb(path)
+    assert size == pytest.approx(path.stat().st_size / 1e6)
+    assert size > 0.9 * sum(p.numel() for p in model.parameters()) * 4 / 1e6  # float32 weights are in the file
     (tmp_path / "weights.onnx").write_bytes(b"x" * 1000)
     (tmp_path / "weights.onnx.data").write_bytes(b"x" * 2000)
     assert file_size_mb(tmp_path / "weights.onnx") == pytest.approx(0.003)

@@ -1,0 +1,135 @@
+"""Notebook 06's exercise 3 check: any correct bootstrap of a difference in MCC passes, the usual wrong ones fail.
+
+The check cell and the reference solution are read from the committed notebook and run here on made-up labels and
+predictions, with the names the notebook defines before them (``mcc_of_rows`` from its section 4). Milliseconds to
+seconds: no model, no kernel.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.metrics import matthews_corrcoef
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_usage.ipynb"
+
+
+def _cells():
+    return {cell.get("id"): "".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text())["cells"]}
+
+
+def _exercise_3():
+    """(the solution cell, the check cell) of exercise 3: the last solution and check cells of the notebook."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    tagged = [(cell["metadata"].get("tags", []), "".join(cell["source"])) for cell in cells]
+    solution = [source for tags, source in tagged if "solution" in tags][-1]
+    check = [source for tags, source in tagged if "check" in tags][-1]
+    assert "difference_interval" in solution and "difference_interval" in check
+    return solution, check
+
+
+def _mcc_of_rows():
+    """The notebook's own vectorised MCC, defined in section 4 (the cell that starts with its def)."""
+    source = next(s for s in _cells().values() if s.startswith("def mcc_of_rows"))
+    namespace = {"np": np}
+    exec(source.split("\n\n\nfor ")[0], namespace)
+    return namespace["mcc_of_rows"]
+
+
+@pytest.fixture
+def namespace():
+    """What the notebook holds when exercise 3 runs, on 200 made-up validation sentences: the first 100 are
+    in-domain, where the made-up model is right more often (a real gap, so that swapping the groups shows)."""
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 2, 200)
+    knows = rng.random(200) < np.where(np.arange(200) < 100, 0.8, 0.2)
+    fine = np.where(knows, labels, rng.integers(0, 2, 200))
+    return {"np": np, "matthews_corrcoef": matthews_corrcoef, "labels": labels, "n_in_domain": 100,
+            "predictions": {"fine-tuned": fine}, "settings": SimpleNamespace(seed=42),
+            "mcc_of_rows": _mcc_of_rows()}
+
+
+def _run_check(namespace):
+    _, check = _exercise_3()
+    exec(check, namespace)
+
+
+def _with_answer(namespace, function):
+    labels, fine, n = namespace["labels"], namespace["predictions"]["fine-tuned"], namespace["n_in_domain"]
+    namespace["difference_interval"] = function
+    namespace["domain_interval"] = function((labels[:n], fine[:n]), (labels[n:], fine[n:]))
+    return namespace
+
+
+def test_the_reference_solution_passes(namespace, capsys):
+    solution, _ = _exercise_3()
+    exec(solution, namespace)
+    _run_check(namespace)
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Correct: in-domain minus out-of-domain MCC lies")
+
+
+def test_the_stub_fails_with_a_hint(namespace):
+    namespace.update(difference_interval=None, domain_interval=None)
+    with pytest.raises(AssertionError, match="write difference_interval"):
+        _run_check(namespace)
+
+
+def _percentiles(differences):
+    return tuple(np.percentile(differences, [2.5, 97.5]))
+
+
+def independent(a, b, resamples=2000, seed=42):
+    """The common bug: labels and predictions drawn with separate indices, so a label loses its prediction."""
+    rng, mcc_of_rows = np.random.default_rng(seed), _mcc_of_rows()
+    mccs = []
+    for labels, predictions in (a, b):
+        shape = (resamples, len(labels))
+        mccs.append(mcc_of_rows(labels[rng.integers(0, len(labels), shape)],
+                                predictions[rng.integers(0, len(labels), shape)]))
+    return _percentiles(mccs[0] - mccs[1])
+
+
+def test_a_bootstrap_that_resamples_labels_and_predictions_independently_fails(namespace):
+    with pytest.raises(AssertionError, match="keep each label with its own prediction"):
+        _run_check(_with_answer(namespace, independent))
+
+
+def test_a_bootstrap_without_a_new_draw_each_time_fails(namespace):
+    def same_rows(a, b, resamples=2000, seed=42):
+        rows = [np.random.default_rng(seed).integers(0, len(labels), len(labels)) for labels, _ in (a, b)]
+        once = matthews_corrcoef(a[0][rows[0]], a[1][rows[0]]) - matthews_corrcoef(b[0][rows[1]], b[1][rows[1]])
+        return once, once
+
+    with pytest.raises(AssertionError, match="a new draw of sentences in every resample"):
+        _run_check(_with_answer(namespace, same_rows))
+
+
+def test_an_interval_of_the_wrong_groups_fails(namespace):
+    solution, _ = _exercise_3()
+    exec(solution, namespace)
+    low, high = namespace["domain_interval"]
+    namespace["domain_interval"] = (-high, -low)  # out-of-domain minus in-domain
+    with pytest.raises(AssertionError, match="not difference_interval"):
+        _run_check(namespace)
+
+
+def test_another_correct_bootstrap_passes(namespace, capsys):
+    """A loop, MCC as the correlation of two 0/1 columns, fewer resamples, its own seed: any correct way passes."""
+
+    def with_a_loop(a, b, resamples=1000, seed=0):
+        rng = np.random.default_rng(seed)
+        differences = []
+        for _ in range(resamples):
+            mccs = []
+            for labels, predictions in (a, b):
+                rows = rng.integers(0, len(labels), len(labels))
+                mccs.append(np.corrcoef(labels[rows], predictions[rows])[0, 1])
+            differences.append(mccs[0] - mccs[1])
+        return _percentiles(differences)
+
+    _run_check(_with_answer(namespace, with_a_loop))
+    assert capsys.readouterr().out.startswith("Correct:")

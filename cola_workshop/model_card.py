@@ -6,9 +6,9 @@ Where the card lives, and why:
   folder:``, after the model and ``eval_metrics.json`` are written. The card goes into ``model/README.md`` before the
   stage is sealed, so the manifest's checksums cover it and the folder is exactly what ``push_to_hub`` would upload.
   Writing into a sealed stage would make ``load_stage`` call it "modified", so that is refused.
-* Notebook 06 must not touch 05's stage either. ``update_model_card(settings, folder, comparison)`` writes the same
-  card plus the three-way comparison into 06's own stage (``06_usage/model_card.md``); ``push_to_hub_or_explain``
-  uploads that one as README.md when it is given.
+* Notebook 06 must not touch 05's stage either. ``update_model_card(settings, folder, comparison, differences)``
+  writes the same card plus the three-way comparison (with its bootstrap intervals and the paired differences) into
+  06's own stage (``06_usage/model_card.md``); ``push_to_hub_or_explain`` uploads that one as README.md when given.
 
 The card carries only facts that were recorded: the metrics are copied from ``eval_metrics.json`` unrounded into the
 front matter, so the two always agree. Writing a card never fails a training run for a missing detail: what was not
@@ -191,19 +191,47 @@ def _training_rows(facts: dict) -> list[tuple[str, str]]:
 
 
 def _comparison_rows(comparison) -> dict:
-    """{name: {"MCC": x, "accuracy": y}} from notebook 06's DataFrame or from ``report.json``'s "validation"."""
+    """{name: {"MCC": x, "accuracy": y, ...}} from notebook 06's DataFrame or from ``report.json``'s "validation"."""
     if hasattr(comparison, "to_dict"):
         comparison = comparison.to_dict(orient="index")
     return {str(name): dict(values) for name, values in dict(comparison).items()}
 
 
-def _comparison_section(comparison) -> list[str]:
+def _interval(values: dict) -> str:
+    low, high = values.get("95% low"), values.get("95% high")
+    return f"{low:.2f} to {high:.2f}" if isinstance(low, (int, float)) and isinstance(high, (int, float)) else "?"
+
+
+def _reading(low: float, high: float) -> str:
+    """What a paired interval of "fine-tuned minus baseline" says, in words."""
+    if low > 0:
+        return "fine-tuning helped"
+    if high < 0:
+        return "the baseline did better"
+    return "cannot be told apart"
+
+
+def _comparison_section(comparison, differences=None) -> list[str]:
     rows = _comparison_rows(comparison)
+    with_intervals = any("95% low" in values for values in rows.values())
     lines = ["## Did fine-tuning help?", "",
-             "Notebook 06 scored three models on the same validation split:", "",
-             "| model | MCC | accuracy |", "|---|---|---|"]
-    lines += [f"| {name} | {values.get('MCC', float('nan')):.3f} | {values.get('accuracy', float('nan')):.3f} |"
-              for name, values in rows.items()]
+             "Notebook 06 scored three models on the same validation split"
+             + (" (95% bootstrap intervals: sentences resampled with replacement):" if with_intervals else ":"), ""]
+    if with_intervals:
+        lines += ["| model | MCC | MCC, 95% interval | accuracy |", "|---|---|---|---|"]
+        lines += [f"| {name} | {values.get('MCC', float('nan')):.3f} | {_interval(values)} | "
+                  f"{values.get('accuracy', float('nan')):.3f} |" for name, values in rows.items()]
+    else:
+        lines += ["| model | MCC | accuracy |", "|---|---|---|"]
+        lines += [f"| {name} | {values.get('MCC', float('nan')):.3f} | {values.get('accuracy', float('nan')):.3f} |"
+                  for name, values in rows.items()]
+    if differences:
+        lines += ["", "Paired bootstrap of the difference in MCC (every model scored on the same resamples):", "",
+                  "| difference | MCC | 95% interval | reading |", "|---|---|---|---|"]
+        for name, values in _comparison_rows(differences).items():
+            low, high = values["95% low"], values["95% high"]
+            lines.append(f"| {name} | {values['difference']:+.3f} | {low:+.2f} to {high:+.2f} | "
+                         f"{_reading(low, high)} |")
     lines += ["", "The untrained head is the base model with a freshly initialised classification head (before "
               "training): a random rule whose MCC can land away from 0 by luck. The zero-shot baseline (when listed) "
               "thresholds the language model's own SLOR score and learns nothing. The fine-tuned row is this model; "
@@ -228,7 +256,7 @@ def _use_and_limits(facts: dict) -> list[str]:
             "- It inherits the biases of its base model's web-text pretraining and of CoLA's example sentences.", ""]
 
 
-def render_card(facts: dict, comparison=None) -> str:
+def render_card(facts: dict, comparison=None, differences=None) -> str:
     """The whole card as Markdown: front matter, summary, data, training, results, [comparison,] use, usage."""
     metrics, tiny = facts["metrics"], facts["profile"] == "tiny"
     lines = [front_matter(facts), f"# {_model_name(facts)}", "",
@@ -251,7 +279,7 @@ def render_card(facts: dict, comparison=None) -> str:
               "the majority label (most CoLA sentences are acceptable). The epoch kept was chosen by this same "
               "validation MCC, so the figure is slightly optimistic.", ""]
     if comparison is not None:
-        lines += _comparison_section(comparison)
+        lines += _comparison_section(comparison, differences)
     lines += _use_and_limits(facts)
     if _license(facts) == "other":
         lines += ["## License", "", f"Not stated here: {LICENSE_NOTE}.", ""]
@@ -280,14 +308,16 @@ def write_model_card(settings: Settings, stage_dir: Path) -> Path:
     return path
 
 
-def update_model_card(settings: Settings, stage_dir: Path, comparison) -> Path:
+def update_model_card(settings: Settings, stage_dir: Path, comparison, differences=None) -> Path:
     """Notebook 06: 05's card plus the three-way comparison, written to 06's own stage as ``model_card.md``
-    (05's stage stays untouched). ``comparison``: 06's DataFrame (rows = models, columns MCC, accuracy)."""
+    (05's stage stays untouched). ``comparison``: 06's DataFrame (rows = models; columns MCC, accuracy, and the
+    bootstrap interval's "95% low" and "95% high" when given). ``differences``: {"fine-tuned minus <model>":
+    {"difference", "95% low", "95% high"}}, the paired bootstrap, shown with its reading when given."""
     from .artifacts import load_stage
 
     facts = collect_facts(settings, load_stage(settings, "05_training"))
     path = Path(stage_dir) / COMPARISON_CARD
-    path.write_text(render_card(facts, comparison))
+    path.write_text(render_card(facts, comparison, differences))
     return path
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -173,8 +174,6 @@ def print_comparison(sides: list[dict], peak: float | None, machine: str) -> Non
 
 def end_to_end(args: argparse.Namespace) -> int:
     """The six notebooks (or ``--executed`` copies): their times outside training; then the reference."""
-    import shutil
-
     import notebook_times
     from cola_workshop.artifacts import STAGES
 
@@ -263,13 +262,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.end_to_end:
         return end_to_end(args)
     print(f"Training speed of the workshop's recipe, on {machine_line()}", flush=True)
-    if args.outputs is None or not (args.outputs / "04_training_args").is_dir():
-        from cola_workshop.artifacts import STAGES
+    workdir = Path(tempfile.mkdtemp(prefix="train_speed_"))
+    try:
+        if args.outputs is None or not (args.outputs / "04_training_args").is_dir():
+            from cola_workshop.artifacts import STAGES
 
-        settings, runs = run_through(args, Path(tempfile.mkdtemp(prefix="train_speed_")), STAGES[:4])
-        if any(run["status"] != "ok" for run in runs.values()):
-            return 1
-        args.outputs = settings.outputs
+            settings, runs = run_through(args, workdir, STAGES[:4])
+            if any(run["status"] != "ok" for run in runs.values()):
+                return 1
+            args.outputs = settings.outputs
+        return timed(args)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # only what this run made: a given --outputs is elsewhere
+
+
+def timed(args: argparse.Namespace) -> int:
+    """Each configuration in its own process, on the recipe in ``args.outputs``; the table; the JSON."""
     recipe = json.loads((args.outputs / "04_training_args" / "training_args.json").read_text())
     peak = matmul_peak(bool(recipe.get("bf16")))
     print(f"recipe: {args.outputs}/04_training_args/training_args.json; matmul peak {peak / 1e9:.0f} GFLOP/s "

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from cola_workshop.tools import cli
-from cola_workshop.artifacts import STAGES
+from cola_workshop.artifacts import BONUS_STAGES, STAGES
 from cola_workshop.tools.editions import (
     BEGIN_SOLUTION,
     CHECK_TAG,
@@ -193,9 +193,9 @@ def test_write_leaves_nothing_behind_when_one_notebook_is_broken(tmp_path):
 def test_command_writes_the_six_notebooks_without_solutions_or_outputs(tmp_path, capsys):
     assert cli.main(["learner-edition", str(tmp_path / "learner")]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"wrote 6 notebooks with \d+ exercises to .*learner", out), out
+    assert re.search(rf"wrote {len(STAGES + BONUS_STAGES)} notebooks with \d+ exercises to .*learner", out), out
     written = sorted((tmp_path / "learner").glob("*.ipynb"))
-    assert [path.stem for path in written] == list(STAGES)
+    assert [path.stem for path in written] == list(STAGES + BONUS_STAGES)  # the six and the bonus notebook
     for path in written:
         text = path.read_text()
         assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, path.name

@@ -9,8 +9,10 @@ Sources accepted by ``--data``:
 - a folder in GLUE's layout: ``train.tsv``, ``dev.tsv`` and optionally ``test.tsv``;
 - a folder written by ``cola-workshop prefetch`` (a DatasetDict saved with ``save_to_disk``).
 
-Whatever the source, the result has splits train / validation (in-domain + out-of-domain dev) / test and
-columns ``sentence``, ``label`` (ClassLabel unacceptable/acceptable, -1 where unknown) and ``idx``.
+Whatever the source, the result has splits train / validation (in-domain + out-of-domain dev) / test (where
+there is a test file) and columns ``sentence``, ``label`` (ClassLabel unacceptable/acceptable, -1 where unknown)
+and ``idx``. Notebook 02 writes the library calls (``load_dataset``, ``load_from_disk``) itself; this module checks
+the files first (:func:`cola_files`) and gives the command line and the tests the same result (:func:`load_cola`).
 """
 
 from __future__ import annotations

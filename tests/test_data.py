@@ -344,3 +344,39 @@ def test_real_cola_corpus_through_the_data_flag():
     assert sum(validation) == 719
     assert (sum(validation[:527]), sum(validation[527:])) == (365, 354)
     assert dataset["train"][0]["sentence"] == "Our friends won't buy this analysis, let alone the next one we propose."
+
+
+# --------------------------------------------------------------------------------------------------
+# Notebook 02 writes the library calls itself: its cells give what load_cola gives
+# --------------------------------------------------------------------------------------------------
+
+
+def notebook_02_loading_cells() -> str:
+    cells = json.loads((REPO_ROOT / "notebooks" / "02_exploration.ipynb").read_text())["cells"]
+    phrases = ("files = cola_files(settings.data)", "hub_features = Features(", "n_train = settings.max_train_samples")
+    code = []
+    for phrase in phrases:
+        found = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and phrase in "".join(c["source"])]
+        assert len(found) == 1, phrase
+        code.append(found[0])
+    return "\n".join(code)
+
+
+@pytest.mark.parametrize("layout", ["tiny", "glue", "saved", "no test file", "max_train_samples"])
+def test_notebook_02_loads_what_load_cola_loads(tmp_path, tiny_settings, layout):
+    settings = {
+        "tiny": lambda: tiny_settings,
+        "glue": lambda: settings_for(write_glue_layout(tmp_path / "glue")),
+        "saved": lambda: settings_for(save_for_offline(tiny_settings, tmp_path / "prefetch")),
+        "no test file": lambda: settings_for(write_cola_layout(tmp_path / "cola", test=False)),
+        "max_train_samples": lambda: settings_for(TINY, max_train_samples=50),
+    }[layout]()
+    namespace = {"settings": settings}
+    exec(compile(notebook_02_loading_cells(), "notebook 02", "exec"), namespace)  # noqa: S102
+    dataset, expected = namespace["dataset"], load_cola(settings)
+    if layout != "max_train_samples":  # a subset keeps the original idx of its rows
+        check_structure(dataset, test=layout != "no test file")
+    assert set(dataset) == set(expected)
+    for split in expected:
+        assert dataset[split].features == expected[split].features, split
+        assert dataset[split].to_dict() == expected[split].to_dict(), split

@@ -125,23 +125,37 @@ def test_each_recipe_module_loads_alone_from_its_file():
 
 
 @needs_shared
-def test_the_script_redraws_the_sample_byte_for_byte_and_builds_a_model_from_any_folder(tmp_path):
-    """``python data/make_tiny_assets.py`` run from another folder: the same sample, and a complete model folder
-    (two pretraining steps: the recipe, not the committed weights, which differ between CPUs)."""
-    from transformers import AutoModelForCausalLM
-
-    built = tmp_path / "tiny-gpt2"
-    built.mkdir()
-    (built / "tokenizer.json").write_text("{}")  # a stale file must not survive a rebuild
-    command = [sys.executable, str(RECIPE_DIR / "make_tiny_assets.py"), "--shared", str(SHARED),
-               "--data-dir", "cola_tiny", "--model-dir", "tiny-gpt2", "--steps", "2"]
-    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+def test_the_script_redraws_the_sample_byte_for_byte_from_any_folder(tmp_path):
+    """``python data/make_tiny_assets.py --sample-only`` run from another folder gives the committed sample."""
+    command = [sys.executable, str(RECIPE_DIR / "make_tiny_assets.py"), "--shared", str(SHARED), "--sample-only",
+               "--data-dir", "cola_tiny"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     files = sorted(p.relative_to(DATA).as_posix() for p in DATA.rglob("*") if p.is_file())
     drawn = tmp_path / "cola_tiny"
     assert sorted(p.relative_to(drawn).as_posix() for p in drawn.rglob("*") if p.is_file()) == files
     for name in files:
         assert (drawn / name).read_bytes() == (DATA / name).read_bytes(), name
+
+
+@needs_shared
+def test_build_writes_a_complete_model_folder(tmp_path):
+    """The model half of the script, as its main() calls it, with two pretraining steps (the recipe, not the
+    committed weights, which differ between CPUs)."""
+    from transformers import AutoModelForCausalLM
+
+    corpus = recipe.read_corpus(SHARED)
+    exclude = recipe.sample_sentences(recipe.draw_sample(corpus))
+    built = tmp_path / "tiny-gpt2"
+    built.mkdir()
+    (built / "tokenizer.json").write_text("{}")  # a stale file must not survive a rebuild
+
+    def readme(*facts) -> str:
+        return tiny_gpt2_readme.model_readme(*facts, rebuild=recipe.REBUILD)
+
+    train = [row.sentence for row in corpus[recipe.TRAIN]]
+    tiny_gpt2_recipe.build(SHARED, built, train, exclude, 3, readme=readme, license_text=tiny_gpt2_readme.GPT2_LICENSE,
+                           steps=2, log=None)
     assert sorted(p.name for p in built.iterdir()) == sorted(p.name for p in MODEL.iterdir())
     for name in (*tiny_gpt2_recipe.TOKENIZER_FILES, "tokenizer_config.json", "LICENSE"):
         assert (built / name).read_bytes() == (MODEL / name).read_bytes(), name

@@ -105,12 +105,16 @@ def run_config(name: str, args: argparse.Namespace, whole: bool = False) -> dict
             if peak > args.mem_cap_gib * GIB:
                 child.kill()
                 child.wait()
+                shutil.rmtree(result_file.parent, ignore_errors=True)
                 return {"config": name, "status": f"out of memory: stopped at {peak / GIB:.1f} GiB resident"}
             time.sleep(0.1)
-    if child.returncode or not result_file.is_file():
-        tail = result_file.with_name("log.txt").read_text(errors="replace")[-300:].strip()
-        return {"config": name, "status": f"failed: {tail}"}
-    return {**json.loads(result_file.read_text()), "status": "ok"}
+    try:
+        if child.returncode or not result_file.is_file():
+            tail = result_file.with_name("log.txt").read_text(errors="replace")[-300:].strip()
+            return {"config": name, "status": f"failed: {tail}"}
+        return {**json.loads(result_file.read_text()), "status": "ok"}
+    finally:
+        shutil.rmtree(result_file.parent, ignore_errors=True)
 
 
 def print_timed(results: list[dict], peak: float | None) -> None:

@@ -258,6 +258,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown configuration(s) {unknown}: choose from {', '.join(CONFIGS)}")
     if args.steps < 1 or args.warmup < 1:
         parser.error("--steps and --warmup must be at least 1")
+    if args.end_to_end and not args.executed and args.outputs and args.outputs.is_dir() and any(args.outputs.iterdir()):
+        parser.error(f"--outputs {args.outputs} is not empty: give a new folder (its cached stages would be reused)")
     return args
 
 

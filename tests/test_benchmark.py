@@ -83,7 +83,7 @@ def test_every_configuration_changes_only_fields_the_recipe_has():
     assert recipe_run.CONFIGS[train_speed.REFERENCE][1]["per_device_train_batch_size"] == 8
 
 
-def test_command_line_defaults_and_a_clear_error_for_an_unknown_configuration(capsys):
+def test_command_line_defaults_and_clear_errors(capsys, tmp_path):
     args = train_speed.parse_args([])
     assert args.names == ["workshop", "batch8"] and not args.end_to_end and args.model == "random"
     with pytest.raises(SystemExit):
@@ -91,6 +91,11 @@ def test_command_line_defaults_and_a_clear_error_for_an_unknown_configuration(ca
     assert "unknown configuration(s) ['fastest']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         train_speed.parse_args(["--warmup", "0"])
+    (tmp_path / "old-run").mkdir()
+    (tmp_path / "old-run" / "05_training").mkdir()
+    with pytest.raises(SystemExit):
+        train_speed.parse_args(["--end-to-end", "--outputs", str(tmp_path / "old-run")])
+    assert "is not empty: give a new folder" in capsys.readouterr().err
 
 
 def test_machine_line_names_the_cpu_and_its_bf16():

@@ -133,3 +133,14 @@ def test_another_correct_bootstrap_passes(namespace, capsys):
 
     _run_check(_with_answer(namespace, with_a_loop))
     assert capsys.readouterr().out.startswith("Correct:")
+
+
+def test_the_notebooks_vectorised_mcc_agrees_with_scikit_learn_on_every_row_even_0_over_0():
+    """Section 4's bootstrap scores 10,000 resamples at once with mcc_of_rows: it must be scikit-learn's MCC."""
+    mcc_of_rows = _mcc_of_rows()
+    rng = np.random.default_rng(3)
+    truth, predicted = rng.integers(0, 2, (50, 40)), rng.integers(0, 2, (50, 40))
+    truth[0], predicted[1], predicted[2] = 1, 0, truth[2]  # one label only; one prediction only; perfect
+    expected = [matthews_corrcoef(t, p) for t, p in zip(truth, predicted)]
+    assert np.allclose(mcc_of_rows(truth, predicted), expected, atol=1e-12)
+    assert mcc_of_rows(truth, predicted)[[0, 1, 2]].tolist() == [0.0, 0.0, 1.0]

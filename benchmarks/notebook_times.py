@@ -174,10 +174,12 @@ def workshop_training(outputs: Path) -> dict:
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     args = json.loads((outputs / "04_training_args" / "training_args.json").read_text())
-    lengths = [len(ids) for ids in load_from_disk(str(outputs / "03_preprocessing" / "tokenized"))["train"]["input_ids"]]
+    train = load_from_disk(str(outputs / "03_preprocessing" / "tokenized"))["train"]
+    lengths = [len(ids) for ids in train["input_ids"]]
     log = json.loads((outputs / "05_training" / "log_history.json").read_text())
     with torch.device("meta"):  # shapes only: no weights are read
-        model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(outputs / "05_training" / "model"))
+        config = AutoConfig.from_pretrained(outputs / "05_training" / "model")
+        model = AutoModelForSequenceClassification.from_config(config)
     embedded = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
     batch, strategy = args["per_device_train_batch_size"], args["train_sampling_strategy"]
     return {"config": "workshop (notebook 05)", "batch_size": batch, "sampling": strategy,

@@ -165,7 +165,8 @@ def run_child(args: argparse.Namespace, workdir: str) -> dict:
     batch = train_args.per_device_train_batch_size
     result = {"config": args.child, "batch_size": batch, "sampling": train_args.train_sampling_strategy,
               "precision": "bf16 autocast" if train_args.bf16 else "fp32", "train_rows": len(lengths),
-              "epochs": train_args.num_train_epochs, "non_embedding_parameters": non_embedding_parameters(parts["model"])}
+              "epochs": train_args.num_train_epochs,
+              "non_embedding_parameters": non_embedding_parameters(parts["model"])}
     if args.whole:
         trainer = make_trainer(parts, collator)
         trainer.train()
@@ -190,7 +191,8 @@ def run_child(args: argparse.Namespace, workdir: str) -> dict:
     ends = marks["steps"][args.warmup - 1 :]
     timed, seconds = collator.batches[args.warmup : args.warmup + len(ends) - 1], ends[-1] - ends[0]
     return {**result, **plan_facts, "timed_steps": len(timed), "seconds_per_step": seconds / max(1, len(timed)),
-            "samples_per_s": sum(b[2] for b in timed) / seconds, "real_tokens_per_s": sum(b[0] for b in timed) / seconds,
+            "samples_per_s": sum(b[2] for b in timed) / seconds,
+            "real_tokens_per_s": sum(b[0] for b in timed) / seconds,
             "eval_s": marks.get("evaluated", 0) - marks.get("epoch_end", 0), "peak_rss_gib": _peak_rss_gib(),
             "save_s": marks["saved"] - marks["evaluated"] if "saved" in marks and "evaluated" in marks else 0.0}
 

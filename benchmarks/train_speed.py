@@ -93,8 +93,9 @@ def run_config(name: str, args: argparse.Namespace, whole: bool = False) -> dict
 
     result_file = Path(tempfile.mkdtemp(prefix="train_speed_")) / "result.json"
     command = [sys.executable, str(Path(__file__).with_name("recipe_run.py")), name, "--result", str(result_file),
-               "--outputs", str(args.outputs), "--model", args.model, "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    with open(result_file.with_name("log.txt"), "w") as log:  # a file, not a pipe: a pipe that fills up blocks the child
+               "--outputs", str(args.outputs), "--model", args.model, "--steps", str(args.steps),
+               "--warmup", str(args.warmup)]
+    with open(result_file.with_name("log.txt"), "w") as log:  # a file: a pipe that fills up would block the child
         child = subprocess.Popen(command + (["--whole"] if whole else []), stdout=log, stderr=subprocess.STDOUT)
         peak, process = 0, psutil.Process(child.pid)
         while child.poll() is None:
@@ -190,8 +191,10 @@ def end_to_end(args: argparse.Namespace) -> int:
         else:
             settings, runs = run_through(args, workdir, STAGES)
             executed = settings.outputs / "executed"
-        times = {stage: {**notebook_times.notebook_times(executed / f"{stage}.ipynb", runs.get(stage, {}).get("wall_s")),
-                         **runs.get(stage, {})} for stage in STAGES if (executed / f"{stage}.ipynb").is_file()}
+        wall = {stage: run["wall_s"] for stage, run in runs.items()}
+        times = {stage: {**notebook_times.notebook_times(executed / f"{stage}.ipynb", wall.get(stage)),
+                         **runs.get(stage, {})}
+                 for stage in STAGES if (executed / f"{stage}.ipynb").is_file()}
         report = {"machine": machine, "notebooks": times,
                   "outside_training_s": notebook_times.print_times(times, machine, args.cell_threshold)}
         outputs = executed.parent
@@ -234,7 +237,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--configs", default=DEFAULT_CONFIGS, help=f"comma-separated, from {', '.join(CONFIGS)} (default "
         f"{DEFAULT_CONFIGS})")
     add("--steps", type=int, default=20, help="timed optimizer steps per configuration (default 20)")
-    add("--warmup", type=int, default=2, help="untimed steps first, on the epoch's longest batch (default 2, at least 1)")
+    add("--warmup", type=int, default=2, help="untimed steps first, on the epoch's longest batch (default 2, "
+        "at least 1)")
     add("--outputs", type=Path, help="a workshop run's outputs folder with notebooks 03 and 04's stages (default: "
         "run notebooks 01-04 of the full profile first, into a temporary folder; with --end-to-end, keep it here)")
     add("--model", default="random", help="'random' (GPT-2 small's architecture, random weights) or a checkpoint")

@@ -1,8 +1,9 @@
 """The tiny GPT-2 of the ``tiny`` profile: GPT-2's real tokenizer and a small model pretrained on CoLA's text.
 
-Called by ``make_tiny_assets.py`` (run that, not this); it imports nothing from beside it. The model is a ``GPT2LMHeadModel`` with GPT-2's full
-50,257-token vocabulary, so that the notebooks meet exactly GPT-2's tokenizer (no pad token, ``<|endoftext|>``
-as bos/eos/unk); the vocabulary alone makes the embedding 50,257 x width floats, which is why the width is small.
+Called by ``make_tiny_assets.py`` (run that, not this); it imports nothing from beside it. The model is a
+``GPT2LMHeadModel`` with GPT-2's full 50,257-token vocabulary, so that the notebooks meet exactly GPT-2's tokenizer
+(no pad token, ``<|endoftext|>`` as bos/eos/unk); the vocabulary alone makes the embedding 50,257 x width floats,
+which is why the width is small.
 
 It is pretrained as a causal language model on the *text* of the CoLA v1.1 in-domain training sentences that
 are not in the tiny sample and are not equal to any sentence of the sample (so no tiny validation or test

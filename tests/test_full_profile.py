@@ -8,8 +8,9 @@ training split large enough that it learns (its validation MCC is clearly above 
 validation split. bf16 autocast is forced (``--precision bf16``), so the test runs it on any x86 CPU, natively
 where the CPU has bf16 instructions. It skips, saying why, where ``../shared`` or the model is absent.
 
-``WORKSHOP_TEST_NOTEBOOKS=DIR`` runs the notebooks in DIR instead of ``notebooks/`` (e.g. an older commit's, to see
-what this test would have caught).
+``WORKSHOP_TEST_NOTEBOOKS=DIR`` runs the notebooks in DIR instead of ``notebooks/``. To replay an older commit, run
+this test in a worktree of it (with this file and the ``--precision`` setting added), so that its notebooks import
+the helper package they were written for.
 """
 
 from __future__ import annotations

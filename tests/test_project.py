@@ -104,7 +104,7 @@ def test_ci_runs_exactly_the_readme_setup_and_test_commands():
 # --------------------------------------------------------------------------------------------------
 
 CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
-RELOCK_FIX = "poetry.lock and .ci/constraints.txt disagree: run .ci/relock --export-only (README: Upgrading dependencies)"
+RELOCK_FIX = "poetry.lock and .ci/constraints.txt disagree: run .ci/relock --export-only (CONTRIBUTING.md: Upgrading dependencies)"
 KEY_PACKAGES = ("torch", "transformers", "datasets", "evaluate", "accelerate", "nbval")
 
 

@@ -106,7 +106,7 @@ def test_each_notebook_page_shows_its_headings_code_tables_and_plots(pages):
 def test_title_page_links_to_all_six_and_pages_chain_previous_next(site, pages):
     for stage in STAGES:
         assert file_url(site / f"{stage}.html") in pages["index.html"]["main_links"], f"the title page misses {stage}"
-    order = ["index", "guide", *STAGES, *BONUS_STAGES, None]
+    order = ["index", "guide", "instructor-guide", *STAGES, *BONUS_STAGES, None]
     for before, page, after in zip(order, order[1:], order[2:]):
         assert pages[f"{page}.html"]["previous"] == file_url(site / f"{before}.html"), f"{page}: previous link"
         assert pages[f"{page}.html"]["next"] == (file_url(site / f"{after}.html") if after else None), f"{page}: next"

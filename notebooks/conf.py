@@ -20,7 +20,7 @@ nb_execution_mode = "off"
 # Read .ipynb files through a reader that collapses exercise solutions (cells tagged `solution`).
 nb_custom_formats = {".ipynb": ["cola_workshop.tools.site.read_notebook", {}, False]}
 nb_merge_streams = True  # the Trainer's progress arrives in many small stream outputs: show them as one block
-myst_heading_anchors = 3  # README's links to its own sections (#instructor-guide) resolve on the guide page
+myst_heading_anchors = 3  # README's links to its own sections (#exercises) resolve on the guide page
 myst_enable_extensions = ["colon_fence"]
 smartquotes = False  # show the notebooks' text as written (straight quotes, as in their code)
 

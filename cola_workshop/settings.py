@@ -27,6 +27,7 @@ ENV_VARS = {
     "max_train_samples": "WORKSHOP_MAX_TRAIN_SAMPLES",
     "outputs": "WORKSHOP_OUTPUTS",
     "precision": "WORKSHOP_PRECISION",
+    "learning_rate": "WORKSHOP_LEARNING_RATE",
 }
 
 # auto: what the hardware does best (hardware.precision_arguments); bf16 or fp32 forced, e.g. to prove that every
@@ -171,6 +172,19 @@ def _parse_epochs(text: str) -> float:
     return value
 
 
+def _parse_learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 < value < 1 and math.isfinite(value)):
+        raise SettingsError(
+            f"the learning rate must be a number between 0 and 1, got {text!r}: set --learning-rate / "
+            "WORKSHOP_LEARNING_RATE to e.g. 2e-5"
+        )
+    return value
+
+
 def _parse_max_samples(text: str) -> int | None:
     if text.strip().lower() in ("", "all", "none"):
         return None
@@ -273,6 +287,8 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
         values["epochs"] = _parse_epochs(given["epochs"])
     if "max_train_samples" in given:
         values["max_train_samples"] = _parse_max_samples(given["max_train_samples"])
+    if "learning_rate" in given:
+        values["learning_rate"] = _parse_learning_rate(given["learning_rate"])
     values["epochs"] = float(values["epochs"])
     values["precision"] = _precision_value(given.get("precision", "auto"))
     outputs = resolve_path(given.get("outputs", "outputs"))
@@ -292,4 +308,5 @@ def settings_to_env(settings: Settings) -> dict[str, str]:
         ENV_VARS["max_train_samples"]: "all" if samples is None else str(samples),
         ENV_VARS["outputs"]: str(settings.outputs),
         ENV_VARS["precision"]: settings.precision,
+        ENV_VARS["learning_rate"]: repr(float(settings.learning_rate)),
     }

@@ -407,7 +407,7 @@ def test_status_without_profile_describes_the_outputs_of_a_tiny_run(tmp_path, ca
     text = capsys.readouterr().out
     holds = text.split("\n\n")[0]
     assert "01_goal to 06_usage: made with profile tiny, model data/tiny-gpt2, data data/cola_tiny" in holds
-    assert "epochs 5, precision auto" in holds
+    assert "epochs 5, learning rate 0.003, precision auto" in holds
     assert all(row["settings match"] == "yes" and row["note"] == "" for row in status_rows(text).values())
     assert "all stages are done and up to date" in text and "next:" not in text
 

@@ -102,7 +102,16 @@ def test_none_overrides_mean_not_given():
 
 def test_unknown_keyword_is_refused():
     with pytest.raises(SettingsError, match="unknown setting"):
-        load_settings(environ={}, learning_rate=0.1)
+        load_settings(environ={}, batch_size=8)
+
+
+def test_the_learning_rate_can_be_set_for_another_model_and_is_checked():
+    assert load_settings(environ={"WORKSHOP_LEARNING_RATE": "1e-4"}).learning_rate == 1e-4
+    assert load_settings(environ={}, learning_rate="3e-5", profile="tiny").learning_rate == 3e-5
+    assert load_settings(environ={}).learning_rate == 2e-5  # the full profile's recipe
+    for bad in ("fast", "0", "-1e-4", "2", "nan"):
+        with pytest.raises(SettingsError, match="--learning-rate / WORKSHOP_LEARNING_RATE"):
+            load_settings(environ={"WORKSHOP_LEARNING_RATE": bad})
 
 
 def test_settings_are_frozen():

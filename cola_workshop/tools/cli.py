@@ -201,7 +201,7 @@ def status_table(states) -> str:
 
 _SHOWN_SETTINGS = (
     ("profile", "profile"), ("model", "model"), ("data", "data"), ("max_train_samples", "training samples"),
-    ("epochs", "epochs"), ("precision", "precision"),
+    ("epochs", "epochs"), ("learning_rate", "learning rate"), ("precision", "precision"),
 )
 
 

@@ -50,6 +50,8 @@ def _add_settings_flags(parser: argparse.ArgumentParser, outputs_only: bool = Fa
     add("--max-train-samples", metavar="N", help="train on a random subset of N sentences ('all': the whole split)")
     add("--precision", choices=PRECISIONS, help="training precision: auto (default: what this machine does best), "
         "or bf16 / fp32 forced")
+    add("--learning-rate", metavar="LR", help="the optimizer's peak learning rate (default: the profile's, 2e-5 for "
+        "GPT-2 small; another --model may need its own)")
 
 
 def _add_run(commands) -> None:

@@ -436,8 +436,9 @@ def cli_process(*args: str, **popen) -> subprocess.Popen:
 
 
 def test_a_second_run_on_the_same_folder_exits_at_once(tmp_path, capsys):
-    notebooks, outputs = tmp_path / "nbs", tmp_path / "out"
-    write_notebook(notebooks / "01_goal.ipynb", "print('first cell ran')", "import time\ntime.sleep(60)")
+    notebooks, outputs, sleeping = tmp_path / "nbs", tmp_path / "out", tmp_path / "sleeping"
+    sleep_cell = f"import pathlib, time\npathlib.Path({str(sleeping)!r}).touch()\ntime.sleep(60)"
+    write_notebook(notebooks / "01_goal.ipynb", "print('first cell ran')", sleep_cell)
     first = cli_process("run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--to", "01")
     try:
         for line in first.stdout:  # the first run is in its sleeping cell
@@ -451,6 +452,9 @@ def test_a_second_run_on_the_same_folder_exits_at_once(tmp_path, capsys):
         assert "started 20" in line and f"kill {first.pid}" in line and "another --outputs" in line
         assert cli.main(["clean", "--outputs", str(outputs), "--yes"]) == 2  # nor is it cleaned under the run
         assert "before you clean it" in error_line(capsys)
+        deadline = time.monotonic() + 60  # "cell 3/3" is printed before the kernel starts the cell: an interrupt
+        while not sleeping.exists() and time.monotonic() < deadline:  # sent earlier would find it idle
+            time.sleep(0.1)
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
     finally:

@@ -12,9 +12,21 @@ from .hardware import use_shape_agnostic_attention
 from .settings import REPO_ROOT, Settings, load_settings
 
 
+def _sorted_report(text: str) -> str:
+    """The load report with its table rows in name order: transformers lists the weights from a set, so their order
+    changes from one process to the next (string hashing is randomised), and a notebook's output would too."""
+    lines = text.split("\n")
+    rule = next((i for i, line in enumerate(lines) if re.fullmatch(r"-+\+[-+]*", line.strip())), None)
+    if rule is None:
+        return text
+    end = next((i for i in range(rule + 1, len(lines)) if not lines[i].strip()), len(lines))
+    return "\n".join(lines[: rule + 1] + sorted(lines[rule + 1 : end]) + lines[end:])
+
+
 class LoadReportOnce(logging.Filter):
-    """Pass transformers' weight-loading report (and errors) only, each report once, without terminal colours
-    and with paths inside the workshop written relative to it (the same text on every machine)."""
+    """Pass transformers' weight-loading report (and errors) only, each report once, without terminal colours,
+    with its rows in name order and with paths inside the workshop written relative to it (the same text on every
+    machine and in every run)."""
 
     def __init__(self):
         super().__init__()
@@ -26,7 +38,7 @@ class LoadReportOnce(logging.Filter):
         text = record.getMessage()
         if "LOAD REPORT" not in text:
             return False
-        text = re.sub(r"\x1b?\[[0-9;]*m", "", text).replace(f"{REPO_ROOT}{os.sep}", "")
+        text = _sorted_report(re.sub(r"\x1b?\[[0-9;]*m", "", text).replace(f"{REPO_ROOT}{os.sep}", ""))
         if text in self.shown:
             return False
         self.shown.add(text)

@@ -22,8 +22,10 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from .hub import hub_or_cache
+from .errors import WorkshopError
+from .hub import OFFLINE_FIX, HubUnreachableError, hub_or_cache, hub_reachable
 from .settings import Settings, display_path, resolve_path
+from .sources import cached_on_hub, use_hub_cache_only
 
 HUB_ID, HUB_CONFIG = "nyu-mll/glue", "cola"
 LABEL_NAMES = ["unacceptable", "acceptable"]
@@ -37,7 +39,7 @@ LAYOUT_HELP = (
 )
 
 
-class DataFormatError(ValueError):
+class DataFormatError(WorkshopError, ValueError):
     """A data folder or file is not in a layout or format the workshop can read."""
 
 
@@ -135,9 +137,6 @@ def _hub_preflight() -> None:
     """Return when ``load_dataset(HUB_ID, HUB_CONFIG)`` can work: the hub answers, or a cached copy exists (the
     process then reads caches only); else raise HubUnreachableError naming the fix."""
     from datasets import config as datasets_config
-
-    from .hub import HubUnreachableError, OFFLINE_FIX, hub_reachable
-    from .sources import cached_on_hub, use_hub_cache_only
 
     if hub_reachable():
         return

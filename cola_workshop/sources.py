@@ -2,19 +2,74 @@
 
 Notebooks write the loading calls themselves (``AutoTokenizer.from_pretrained(source)``,
 ``AutoModelForSequenceClassification.from_pretrained(source, ...)``): that is the lesson. This module only
-answers the question that comes before, in one line when the answer is "cannot": is ``--model`` a usable local
-checkpoint folder, or a hub id that the hub serves or the local cache holds? Without a network and with the
-model cached, it switches the process to the cache (``HF_HUB_OFFLINE``) so that the call that follows does not
-retry the network for half a minute; without a network and without a cached copy it raises
+answers the questions that come before, in one line when the answer is "cannot": does ``--model`` name a local
+folder or a hub id (:func:`local_folder`, the one place that decides)? Is the folder a usable checkpoint
+(:func:`local_checkpoint`)? Does the hub serve the id, or the local cache hold it (:func:`model_source`)? Without a
+network and with the model cached, it switches the process to the cache (``HF_HUB_OFFLINE``) so that the call
+that follows does not retry the network for half a minute; without a network and without a cached copy it raises
 :class:`~cola_workshop.hub.HubUnreachableError`, whose message names the fix, before any library traceback.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from .errors import WorkshopError
 from .hub import OFFLINE_FIX, HubUnreachableError, hub_reachable
-from .models import local_checkpoint
+from .settings import display_path, resolve_path
+
+
+class ModelSourceError(WorkshopError, ValueError):
+    """--model names something that is not a usable checkpoint."""
+
+
+def local_folder(name: str, base: Path | None = None) -> Path | None:
+    """The folder that a ``--model`` value ``name`` names, or None when it is a hub id (``openai-community/gpt2``).
+
+    A name is a folder when it is written as a path (it starts with ``.``, ``/`` or ``~``, or is absolute) or when
+    something of that name exists, so ``data/tiny-gpt2`` is the repository's folder and ``owner/model`` a hub id
+    unless a folder ``owner/model`` is there. Relative names are taken against ``base``: the repository root by
+    default, as the settings and the notebooks read them (the command line passes the current folder). The folder
+    need not exist: a mistyped path is reported as a missing folder, not looked up on the hub."""
+    text = str(name)
+    path = Path(text).expanduser()
+    path = resolve_path(path) if base is None else Path(base) / path
+    if text.startswith((".", "/", "~")) or Path(text).is_absolute() or path.exists():
+        return path
+    return None
+
+
+def local_checkpoint(name: str, weights: bool = True, *, hub_ids: bool = True) -> Path | None:
+    """The checkpoint folder for ``name``, None for a hub id; ModelSourceError for a broken folder.
+
+    A folder must hold ``config.json`` and safetensors weights (``weights=False``: only exist, for a tokenizer).
+    ``hub_ids=False`` where only a folder will do (the demo): the errors' fixes then name no hub id and no
+    ``WORKSHOP_MODEL``, which such a command does not read."""
+    path = local_folder(name)
+    if path is None:
+        return None
+    folder_only = "point --model at a fine-tuned model folder, e.g. outputs/05_training/model"
+    if not path.is_dir():
+        raise ModelSourceError(
+            f"model folder {display_path(name)!r} does not exist: "
+            + ("set --model / WORKSHOP_MODEL to a checkpoint folder or a hub id such as openai-community/gpt2"
+               if hub_ids else folder_only)
+        )
+    if not weights:
+        return path
+    if not (path / "config.json").is_file():
+        raise ModelSourceError(
+            f"{display_path(name)} is not a model checkpoint (no config.json): "
+            + ("point --model at a folder written by save_pretrained, e.g. outputs/05_training/model, or at a hub id"
+               if hub_ids else folder_only)
+        )
+    if not any(path.glob("*.safetensors")):
+        raise ModelSourceError(
+            f"{display_path(name)} has no .safetensors weights (pickled .bin weights are not loaded): re-save it "
+            "with save_pretrained(..., safe_serialization=True)"
+        )
+    return path
 
 
 def use_hub_cache_only() -> None:

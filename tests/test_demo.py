@@ -32,13 +32,17 @@ SENTENCE = "The children were singing in the garden."
 def classifier_dir(tmp_path_factory):
     """A sequence classifier from the tiny GPT-2 (pad token set, as notebook 03 does), saved like notebook 05."""
     import torch
-
-    from cola_workshop.models import load_classifier, load_tokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("classifier")
-    tokenizer = load_tokenizer(str(ROOT / "data" / "tiny-gpt2"))
-    model = load_classifier(str(ROOT / "data" / "tiny-gpt2"), tokenizer)
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "data" / "tiny-gpt2")
+    tokenizer.pad_token = tokenizer.eos_token
+    id2label = {0: "unacceptable", 1: "acceptable"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        ROOT / "data" / "tiny-gpt2", num_labels=2, id2label=id2label, label2id={v: k for k, v in id2label.items()}
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder

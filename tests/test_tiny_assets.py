@@ -182,15 +182,13 @@ def test_tokenizer_files_are_openais_unchanged():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from cola_workshop.models import load_tokenizer
+    from transformers import AutoTokenizer
 
-    return load_tokenizer("data/tiny-gpt2", pad=False)
+    return AutoTokenizer.from_pretrained(MODEL)  # as the notebooks load it: the folder alone says which tokenizer
 
 
 def test_tokenizer_is_gpt2s_byte_level_bpe_without_a_pad_token(tokenizer):
-    from transformers import AutoTokenizer
-
-    assert AutoTokenizer.from_pretrained(MODEL).is_fast and tokenizer.is_fast
+    assert tokenizer.is_fast
     assert len(tokenizer) == 50257 and tokenizer.pad_token is None
     assert tokenizer.bos_token == tokenizer.eos_token == tokenizer.unk_token == "<|endoftext|>"
     assert tokenizer.eos_token_id == 50256
@@ -208,18 +206,17 @@ def test_model_folder_is_small_licensed_and_has_no_pickles():
     assert "Modified MIT License" in (MODEL / "LICENSE").read_text(encoding="utf-8")
 
 
-def test_model_loads_through_the_workshops_loaders_in_float32(tokenizer):
+def test_model_loads_with_the_notebooks_library_calls_in_float32(tokenizer):
     import torch
+    from transformers import AutoModelForCausalLM, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
-    from cola_workshop.models import load_causal_lm, load_classifier, load_question_answering
-
-    classifier = load_classifier("data/tiny-gpt2", tokenizer)
+    classifier = AutoModelForSequenceClassification.from_pretrained(MODEL, num_labels=2)  # notebooks 05 and 06
     assert classifier.config.num_labels == 2 and classifier.score.out_features == 2
     assert {p.dtype for p in classifier.parameters()} == {torch.float32}
-    lm = load_causal_lm("data/tiny-gpt2", tokenizer)
+    lm = AutoModelForCausalLM.from_pretrained(MODEL)  # notebook 01 and the zero-shot baseline
     assert type(lm).__name__ == "GPT2LMHeadModel" and lm.config.vocab_size == len(tokenizer)
     assert {p.dtype for p in lm.parameters()} == {torch.float32}
-    assert type(load_question_answering("data/tiny-gpt2", tokenizer)).__name__ == "GPT2ForQuestionAnswering"
+    assert type(AutoModelForQuestionAnswering.from_pretrained(MODEL)).__name__ == "GPT2ForQuestionAnswering"
     with torch.no_grad():
         logits = classifier(**tokenizer("The book was written by John.", return_tensors="pt")).logits
     assert logits.shape == (1, 2)
@@ -227,9 +224,9 @@ def test_model_loads_through_the_workshops_loaders_in_float32(tokenizer):
 
 def test_committed_model_has_learned_english(tokenizer):
     """An untrained model scores about ln(50257) = 10.8 nats per token; the pretrained one far less."""
-    from cola_workshop.models import load_causal_lm
+    from transformers import AutoModelForCausalLM
 
-    model = load_causal_lm("data/tiny-gpt2")
+    model = AutoModelForCausalLM.from_pretrained(MODEL).eval()
     sentences = [row[3] for row in _labelled(recipe.IN_DEV)]
     loss = tiny_gpt2_recipe.mean_loss(model, tiny_gpt2_recipe.encode(tokenizer, sentences), tokenizer.eos_token_id)
     assert loss < 8.0, f"{loss:.2f} nats per token on the tiny in-domain validation sentences"

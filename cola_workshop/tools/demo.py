@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import WorkshopError
 from ..settings import Settings, display_path
+from ..sources import local_checkpoint
 
 INSTALL_HINT = 'pip install -e ".[demo]" -c .ci/constraints.txt'
 DEFAULT_HOST = "127.0.0.1"
@@ -28,7 +30,7 @@ OFFLINE_ENV = {
 }
 
 
-class DemoError(RuntimeError):
+class DemoError(WorkshopError, RuntimeError):
     """The demo cannot start (gradio missing, no trained model); the message names the fix."""
 
 
@@ -44,8 +46,6 @@ def require_gradio():
 
 def model_folder(settings: Settings, model: str | Path | None = None) -> Path:
     """The fine-tuned model to serve: ``model`` when given, else notebook 05's ``model/`` in the outputs folder."""
-    from ..models import local_checkpoint
-
     if model is not None:  # ModelSourceError names the problem and a fix for a folder
         return local_checkpoint(str(Path(model).expanduser().absolute()), hub_ids=False)
     folder = settings.stage_dir("05_training") / "model"
@@ -62,12 +62,10 @@ class Scorer:
 
     def __init__(self, folder: Path):
         import torch
-        from transformers import AutoModelForSequenceClassification
-
-        from ..models import load_tokenizer
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self.torch = torch
-        self.tokenizer = load_tokenizer(str(folder))
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         self.model = AutoModelForSequenceClassification.from_pretrained(
             folder, use_safetensors=True, trust_remote_code=False
         ).eval()

@@ -27,8 +27,8 @@ from .. import environment
 from ..artifacts import ArtifactError, require_disk_space
 from ..data import HUB_CONFIG, HUB_ID, DataFormatError, detect_layout
 from ..hub import OFFLINE_FIX, hub_endpoint, hub_reachable
-from ..models import ModelSourceError, local_checkpoint
-from ..settings import Settings, display_path, resolve_path
+from ..settings import Settings, display_path
+from ..sources import ModelSourceError, local_checkpoint, local_folder
 from ..weights import IncompleteError, checkpoint_parameters, safetensors_parameters
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -142,8 +142,7 @@ def dataset_cached() -> bool:
 def hub_needs(settings: Settings) -> list[str]:
     """What the settings take from the hub: the model (a hub id), the dataset (--data hub), both or nothing."""
     model = settings.model
-    is_folder = model.startswith((".", "/", "~")) or resolve_path(model).exists()  # as models.local_checkpoint
-    needs = [] if is_folder else [f"the model {model!r}"]
+    needs = [] if local_folder(model) is not None else [f"the model {model!r}"]
     return needs + ([f"the dataset {HUB_ID} ({HUB_CONFIG})"] if settings.data == "hub" else [])
 
 
@@ -228,10 +227,11 @@ def given_path(value: str | None) -> Path | None:
     'kit/model' counts as a folder when 'kit' exists, so a half-copied kit is reported as such."""
     if not value or value.strip().lower() == "hub":
         return None
+    folder = local_folder(value, base=Path.cwd())
+    if folder is not None:
+        return folder
     path = Path(value).expanduser()
-    if value.startswith((".", "/", "~")) or path.exists() or path.parent != Path(".") and path.parent.exists():
-        return path.absolute()
-    return None
+    return path.absolute() if path.parent != Path(".") and path.parent.exists() else None
 
 
 def diagnose(settings: Settings, kit: str | None = None, model: str | None = None, data: str | None = None) -> list:

@@ -1,10 +1,10 @@
 """Hand-off between notebooks: each stage caches its results in ``<outputs>/<stage>/`` with a manifest.
 
 A stage folder appears complete or not at all: it is written into a hidden ``.<stage>.partial-*`` folder
-first and renamed into place only when the notebook's save cell finished. ``manifest.json`` records the
-stage, the settings it was made with, library versions, the checksum of every file, and which run of the
-previous stage it was built on, so that a later notebook can refuse missing, partial, stale or
-differently-configured inputs with one sentence that says which notebook to run.
+first and renamed into place only when the notebook's save cell finished (``files.atomic_folder``).
+``manifest.json`` records the stage, the settings it was made with, library versions, the checksum of every
+file, and which run of the previous stage it was built on, so that a later notebook can refuse missing,
+partial, stale or differently-configured inputs with one sentence that says which notebook to run.
 Only JSON, Arrow (``save_to_disk``) and safetensors files are written: no pickles.
 """
 
@@ -15,7 +15,6 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
-import os
 import platform
 import shutil
 import uuid
@@ -24,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import WorkshopError, write_failure
+from .files import atomic_folder, leftovers
 from .outputs_lock import check_free
 from .settings import Settings, display_path, source_key
 
@@ -167,18 +167,10 @@ def save_stage(settings: Settings, stage: str):
     run holds the outputs folder (``outputs_lock``).
     """
     stage = stage_name(stage)
-    final = settings.stage_dir(stage)
     check_free(settings.outputs, f"save {stage}")
-    partial = final.parent / f".{stage}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        with _write_failures_named(settings):
-            partial.mkdir(parents=True)
-        with _write_failures_named(settings):
-            yield partial
-            _seal(settings, stage, partial, final)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
+    with _write_failures_named(settings), atomic_folder(settings.stage_dir(stage)) as partial:
+        yield partial
+        _write_manifest(settings, stage, partial)
 
 
 @contextlib.contextmanager
@@ -194,8 +186,8 @@ def _write_failures_named(settings: Settings):
         raise ArtifactError(message) from None
 
 
-def _seal(settings: Settings, stage: str, partial: Path, final: Path) -> None:
-    """Write the manifest into ``partial`` and rename it into place, replacing the stage's previous folder."""
+def _write_manifest(settings: Settings, stage: str, partial: Path) -> None:
+    """The manifest of the stage written into ``partial``, which ``atomic_folder`` then renames into place."""
     upstream = _upstream(stage)
     upstream_manifest = read_manifest(settings.stage_dir(upstream)) if upstream else None
     manifest = {
@@ -210,18 +202,6 @@ def _seal(settings: Settings, stage: str, partial: Path, final: Path) -> None:
         "sizes": _sizes(partial),
     }
     write_json(partial / MANIFEST, manifest)
-    retired = None
-    if final.exists():
-        retired = final.parent / f".{stage}.old-{uuid.uuid4().hex[:8]}"
-        final.rename(retired)
-    try:
-        partial.rename(final)
-    except OSError:
-        if retired is not None:
-            retired.rename(final)  # the previous stage back in place
-        raise
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
 
 
 @dataclass
@@ -289,8 +269,8 @@ def load_stage(settings: Settings, stage: str) -> Path:
     run_first = f"run {notebook_for(stage)} first"
     manifest = read_manifest(folder)
     if manifest is None:
-        partial = any(folder.parent.glob(f".{stage}.partial-*")) if folder.parent.exists() else False
-        what = "was interrupted before it finished" if partial or folder.exists() else "has not been run yet"
+        interrupted = bool(leftovers(folder)) or folder.exists()
+        what = "was interrupted before it finished" if interrupted else "has not been run yet"
         raise ArtifactError(f"{stage} in {display_path(folder.parent)} {what}: {run_first}.")
     change = stage_change(folder, manifest, checksums=True)
     if change:
@@ -315,8 +295,7 @@ def clean_stage(settings: Settings, stage: str) -> list[Path]:
     root = settings.outputs
     executed = root / "executed"
     targets = [settings.stage_dir(stage), root / f"{stage}.checkpoints", executed / f"{stage}.ipynb", executed / f"{stage}.html"]
-    if root.exists():
-        targets += sorted(root.glob(f".{stage}.partial-*")) + sorted(root.glob(f".{stage}.old-*"))
+    targets += leftovers(settings.stage_dir(stage))  # of writes that were interrupted
     removed = []
     for target in targets:
         if target.is_dir():

@@ -20,6 +20,7 @@ from typing import Callable, Sequence, TextIO
 
 from ..artifacts import stage_name
 from ..errors import WorkshopError, write_failure
+from ..files import atomic_file
 from ..settings import REPO_ROOT, Settings, display_path, settings_to_env
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -112,10 +113,8 @@ def _write_executed(nb, destination: Path, html: bool = False) -> None:
     """Save the executed copy atomically (a kill while writing never leaves a broken .ipynb)."""
     import nbformat
 
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
-    nbformat.write(nb, str(partial))
-    os.replace(partial, destination)
+    with atomic_file(destination) as partial:
+        nbformat.write(nb, str(partial))
     if html:
         from nbconvert import HTMLExporter
 

@@ -1,9 +1,10 @@
 """The tiny GPT-2 of the ``tiny`` profile: GPT-2's real tokenizer and a small model pretrained on CoLA's text.
 
-Called by ``make_tiny_assets.py`` (run that, not this); it imports nothing from beside it. The model is a
-``GPT2LMHeadModel`` with GPT-2's full 50,257-token vocabulary, so that the notebooks meet exactly GPT-2's tokenizer
-(no pad token, ``<|endoftext|>`` as bos/eos/unk); the vocabulary alone makes the embedding 50,257 x width floats,
-which is why the width is small.
+Called by ``make_tiny_assets.py`` (run that, not this); it imports nothing from beside it, and from the workshop's
+package only how a folder is written whole (``cola_workshop.files``) and how token ids are right-padded
+(``cola_workshop.lm_scores``). The model is a ``GPT2LMHeadModel`` with GPT-2's full 50,257-token vocabulary, so that
+the notebooks meet exactly GPT-2's tokenizer (no pad token, ``<|endoftext|>`` as bos/eos/unk); the vocabulary alone
+makes the embedding 50,257 x width floats, which is why the width is small.
 
 It is pretrained as a causal language model on the *text* of the CoLA v1.1 in-domain training sentences that
 are not in the tiny sample and are not equal to any sentence of the sample (so no tiny validation or test
@@ -22,6 +23,8 @@ import json
 import random
 import shutil
 from pathlib import Path
+
+from cola_workshop.files import atomic_folder
 
 ENDOFTEXT = "<|endoftext|>"
 VOCAB_SIZE = 50257
@@ -140,14 +143,9 @@ class CompactVocabulary:
 
 def lm_batch(rows: list[list[int]], pad_id: int):
     """Right-padded ids, attention mask and labels (-100 on padding, which the loss ignores)."""
-    import torch
+    from cola_workshop.lm_scores import right_padded  # loads torch: imported when a batch is made
 
-    width = max(map(len, rows))
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row)
-        attention_mask[i, : len(row)] = 1
+    input_ids, attention_mask = right_padded(rows, pad_id)
     return input_ids, attention_mask, input_ids.masked_fill(attention_mask == 0, -100)
 
 
@@ -278,20 +276,17 @@ def build(shared: Path, folder: Path, train_sentences: list[str], exclude: set[s
 
     ``train_sentences``: CoLA's in-domain training sentences in file order; ``readme(facts, architecture, recipe,
     checksums, seed)`` writes the README's text (``tiny_gpt2_readme.py``, which the calling script passes)."""
-    final, folder = Path(folder), Path(folder).with_name(Path(folder).name + ".partial")
-    shutil.rmtree(folder, ignore_errors=True)  # built aside, so no stale file (an old tokenizer.json) survives
-    tokenizer = write_tokenizer(shared, folder)
-    _write_text(folder / "LICENSE", license_text)
-    sentences = pretraining_sentences(train_sentences, exclude)
-    model, facts = train_model(tokenizer, sentences, seed, steps, log)
-    save_model(model, folder)
-    if log:
-        log(json.dumps(facts, indent=1))
-    recipe = dict(steps=steps, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, warmup_steps=WARMUP_STEPS,
-                  threads=THREADS)  # fmt: skip
-    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md")
-    checksums = {name: _sha256(folder / name) for name in names}
-    _write_text(folder / "README.md", readme(facts, ARCHITECTURE, recipe, checksums, seed))
-    shutil.rmtree(final, ignore_errors=True)
-    folder.rename(final)
+    with atomic_folder(folder) as partial:  # built aside, so no stale file (an old tokenizer.json) survives
+        tokenizer = write_tokenizer(shared, partial)
+        _write_text(partial / "LICENSE", license_text)
+        sentences = pretraining_sentences(train_sentences, exclude)
+        model, facts = train_model(tokenizer, sentences, seed, steps, log)
+        save_model(model, partial)
+        if log:
+            log(json.dumps(facts, indent=1))
+        recipe = dict(steps=steps, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, warmup_steps=WARMUP_STEPS,
+                      threads=THREADS)  # fmt: skip
+        names = sorted(p.name for p in partial.iterdir() if p.is_file() and p.name != "README.md")
+        checksums = {name: _sha256(partial / name) for name in names}
+        _write_text(partial / "README.md", readme(facts, ARCHITECTURE, recipe, checksums, seed))
     return facts

@@ -200,6 +200,15 @@ GPT2_SENTENCES = [
 ]
 
 
+def test_right_padded_puts_each_row_first_and_masks_the_rest():
+    from cola_workshop.lm_scores import right_padded
+
+    input_ids, attention_mask = right_padded([[5, 6, 7], [8], []], pad_id=2)
+    assert input_ids.dtype == attention_mask.dtype == torch.long
+    assert input_ids.tolist() == [[5, 6, 7], [8, 2, 2], [2, 2, 2]]
+    assert attention_mask.tolist() == [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
+
+
 def test_gpt2_batched_equals_unbatched(gpt2_model, gpt2_tokenizer):
     batched = sentence_logprobs(gpt2_model, gpt2_tokenizer, GPT2_SENTENCES, batch_size=3)
     ids = scored_token_ids(gpt2_tokenizer, GPT2_SENTENCES)
@@ -220,15 +229,15 @@ def test_gpt2_batched_equals_unbatched(gpt2_model, gpt2_tokenizer):
 
 
 def test_gpt2_blockwise_output_layer_equals_full_logits(gpt2_model, gpt2_tokenizer, monkeypatch):
-    from cola_workshop import zero_shot
+    from cola_workshop import lm_scores
 
     # 24 sentences of 6-19 tokens in one batch: over 256 scored positions, so several row blocks, and GPT-2's
     # 50,257 columns in 7 vocabulary blocks.
     sentences = [GPT2_SENTENCES[i % 4] + " " + GPT2_SENTENCES[(i + 1) % 4] for i in range(24)]
-    assert zero_shot._plain_head(gpt2_model) is gpt2_model.lm_head.weight
+    assert lm_scores._plain_head(gpt2_model) is gpt2_model.lm_head.weight
     blockwise = sentence_logprobs(gpt2_model, gpt2_tokenizer, sentences, batch_size=24)
-    assert sum(len(x) for x in blockwise) > zero_shot._ROWS
-    monkeypatch.setattr(zero_shot, "_plain_head", lambda model: None)  # the model's own forward and logits
+    assert sum(len(x) for x in blockwise) > lm_scores._ROWS
+    monkeypatch.setattr(lm_scores, "_plain_head", lambda model: None)  # the model's own forward and logits
     full = sentence_logprobs(gpt2_model, gpt2_tokenizer, sentences, batch_size=24)
     for a, b in zip(blockwise, full):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)

@@ -12,13 +12,15 @@ import os
 import socket
 from urllib.parse import urlparse
 
+from .errors import WorkshopError
+
 OFFLINE_FIX = (
     "run with --profile tiny, or point --model/--data at a folder prepared with "
     "`cola-workshop prefetch` (see the Instructor guide in README.md)"
 )
 
 
-class HubUnreachableError(ConnectionError):
+class HubUnreachableError(WorkshopError, ConnectionError):
     """The hub cannot be reached and nothing usable is cached."""
 
 

@@ -21,6 +21,7 @@ import json
 import re
 from pathlib import Path
 
+from .errors import WorkshopError
 from .weights import IncompleteError, checkpoint_parameters
 from .settings import Settings, display_path, resolve_path
 
@@ -31,7 +32,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _USAGE_LINE = re.compile(r'(pipeline\("text-classification", model=)"[^"]*"')
 
 
-class ModelCardError(RuntimeError):
+class ModelCardError(WorkshopError, RuntimeError):
     """The card cannot be written (no metrics yet, or the target is a sealed stage)."""
 
 

@@ -8,8 +8,10 @@ import math
 import struct
 from pathlib import Path
 
+from .errors import WorkshopError
 
-class IncompleteError(ValueError):
+
+class IncompleteError(WorkshopError, ValueError):
     """A model or data folder lacks something the workshop reads; the message says what."""
 
 

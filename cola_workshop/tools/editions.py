@@ -22,6 +22,7 @@ import copy
 import os
 from pathlib import Path
 
+from ..errors import WorkshopError
 from ..settings import display_path
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -33,7 +34,7 @@ HIDE_INPUT_TAG = "hide-input"  # myst-nb: the static site shows the input behind
 _MARKER_WORDS = ("BEGIN SOLUTION", "END SOLUTION")
 
 
-class EditionError(ValueError):
+class EditionError(WorkshopError, ValueError):
     """A notebook's solution markup is inconsistent, or the destination is unsafe; the message names the fix."""
 
 

@@ -15,6 +15,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from ..errors import WorkshopError
 from ..settings import REPO_ROOT, display_path
 
 SOURCE_DIR = REPO_ROOT / "notebooks"
@@ -25,7 +26,7 @@ INSTALL_HINT = 'pip install -e ".[site]" -c .ci/constraints.txt'
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Sphinx colours its warnings when it thinks it writes to a terminal
 
 
-class SiteError(RuntimeError):
+class SiteError(WorkshopError, RuntimeError):
     """The site cannot be built (missing extra, unsafe target folder, warnings in strict mode)."""
 
 

@@ -2,7 +2,9 @@
 
 Every module raises a subclass of :class:`WorkshopError` for what it expects to go wrong (a setting it cannot use,
 a missing stage, an unreadable data folder, ...); ``cola-workshop`` prints such an error as one line and exits 2,
-while anything else (a bug) keeps its traceback.
+while anything else (a bug) keeps its traceback. A subclass also keeps the builtin class that says what kind of
+problem it is (``class DataFormatError(WorkshopError, ValueError)``), so code that catches ``ValueError`` or
+``OSError`` around a library call catches it too.
 """
 
 from __future__ import annotations

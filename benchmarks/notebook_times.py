@@ -173,6 +173,8 @@ def workshop_training(outputs: Path) -> dict:
     from datasets import load_from_disk
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from cola_workshop.hardware import precision_label
+
     args = json.loads((outputs / "04_training_args" / "training_args.json").read_text())
     train = load_from_disk(str(outputs / "03_preprocessing" / "tokenized"))["train"]
     lengths = [len(ids) for ids in train["input_ids"]]
@@ -183,7 +185,7 @@ def workshop_training(outputs: Path) -> dict:
     embedded = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
     batch, strategy = args["per_device_train_batch_size"], args["train_sampling_strategy"]
     return {"config": "workshop (notebook 05)", "batch_size": batch, "sampling": strategy,
-            "precision": "bf16 autocast" if args.get("bf16") else "fp32", "train_rows": len(lengths),
+            "precision": precision_label(args), "train_rows": len(lengths),
             "real_tokens_per_epoch": sum(lengths), "non_embedding_parameters": model.num_parameters() - embedded,
             "padding_overhead": sampler_overhead(lengths, batch, strategy, args["seed"]),
             "log_history": log, "status": "ok"}

@@ -159,12 +159,14 @@ def non_embedding_parameters(model) -> int:
 def run_child(args: argparse.Namespace, workdir: str) -> dict:
     """Train one configuration: ``--steps`` timed steps on a fair sample of an epoch's batches, then the
     recipe's per-epoch evaluation and save (``--whole`` instead: all the recipe's epochs, the Trainer's log kept)."""
+    from cola_workshop.hardware import precision_label
+
     parts = recipe_parts(args.outputs, args.model, args.child, workdir)
     train_args, collator = parts["args"], CountingCollator(parts["tokenizer"], parts["pad_to"])
     lengths = [len(ids) for ids in parts["train"]["input_ids"]]
     batch = train_args.per_device_train_batch_size
     result = {"config": args.child, "batch_size": batch, "sampling": train_args.train_sampling_strategy,
-              "precision": "bf16 autocast" if train_args.bf16 else "fp32", "train_rows": len(lengths),
+              "precision": precision_label(train_args), "train_rows": len(lengths),
               "epochs": train_args.num_train_epochs,
               "non_embedding_parameters": non_embedding_parameters(parts["model"])}
     if args.whole:

@@ -51,6 +51,15 @@ def use_shape_agnostic_attention() -> bool:
     return True
 
 
+def precision_label(arguments) -> str:
+    """How training with these TrainingArguments fields computes: "bf16 autocast", "fp16" or "fp32".
+
+    ``arguments``: a dict of fields (``precision_arguments``, a saved ``training_args.json``) or TrainingArguments.
+    """
+    field = arguments.get if isinstance(arguments, dict) else lambda name: getattr(arguments, name, None)
+    return "bf16 autocast" if field("bf16") else "fp16" if field("fp16") else "fp32"
+
+
 def describe_device(arguments: dict) -> str:
     import torch
 
@@ -60,5 +69,4 @@ def describe_device(arguments: dict) -> str:
         device = "Apple GPU (mps)"
     else:
         device = f"CPU ({torch.get_num_threads()} threads)"
-    precision = "bf16" if arguments.get("bf16") else "fp16" if arguments.get("fp16") else "fp32"
-    return f"training on {device} in {precision}"
+    return f"training on {device} in {precision_label(arguments)}"

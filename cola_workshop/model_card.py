@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 from .errors import WorkshopError
+from .hardware import precision_label
 from .weights import IncompleteError, checkpoint_parameters
 from .settings import Settings, display_path, resolve_path
 
@@ -175,7 +176,6 @@ def _training_rows(facts: dict) -> list[tuple[str, str]]:
     args = facts["training_args"]
     if not args:
         return []
-    precision = "bf16 autocast" if args.get("bf16") else "fp16" if args.get("fp16") else "fp32"
     warmup = args.get("warmup_steps", 0)
     warmup = f"{warmup:.0%} of the steps" if isinstance(warmup, float) and 0 < warmup < 1 else f"{warmup} steps"
     best = f"the best validation `{args.get('metric_for_best_model')}`" if args.get("load_best_model_at_end") else "the last"
@@ -184,7 +184,7 @@ def _training_rows(facts: dict) -> list[tuple[str, str]]:
         ("batch size", f"{args.get('per_device_train_batch_size')} per device"),
         ("epochs", _number(args.get("num_train_epochs"))),
         ("weight decay", _number(args.get("weight_decay"))),
-        ("precision", precision),
+        ("precision", precision_label(args)),
         ("batches", "grouped by length" if args.get("train_sampling_strategy") == "group_by_length" else "random order"),
         ("epoch kept", best + (f" (epoch {_number(facts['best_epoch'])})" if facts["best_epoch"] is not None else "")),
         ("seed", str(args.get("seed"))),

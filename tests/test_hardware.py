@@ -20,6 +20,15 @@ def test_cpu_precision_follows_profile_and_cpu(tmp_path, monkeypatch):
         assert hardware.describe_device(arguments).startswith("training on CPU")
 
 
+def test_one_precision_label_for_fields_saved_arguments_and_training_arguments(tmp_path):
+    assert hardware.precision_label({"bf16": True, "fp16": False}) == "bf16 autocast"
+    assert hardware.precision_label({"fp16": True}) == "fp16"
+    assert hardware.precision_label({"use_cpu": True, "bf16": False}) == hardware.precision_label({}) == "fp32"
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=True)
+    assert hardware.precision_label(arguments) == hardware.precision_label(arguments.to_dict()) == "bf16 autocast"
+    assert hardware.describe_device({"use_cpu": True, "bf16": True}).endswith(" in bf16 autocast")
+
+
 def test_cudnn_attention_is_switched_off_on_cuda_only(monkeypatch):
     before = torch.backends.cuda.cudnn_sdp_enabled()
     try:

@@ -29,7 +29,6 @@ import os
 import shlex
 import shutil
 import sys
-import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -38,6 +37,7 @@ from .. import models
 from . import doctor
 from ..artifacts import BONUS_NEEDS, BONUS_STAGES, STAGES, ArtifactError, clean_stage, stage_bytes, stage_name, stage_states
 from ..errors import WorkshopError, write_failure
+from ..files import atomic_folder
 from ..outputs_lock import check_free, hold_outputs
 from .editions import EditionError, exercise_counts, write_learner_edition
 from .execution import EXIT_OK, NOTEBOOKS_DIR, is_terminal, notebook_paths, run_notebooks
@@ -329,16 +329,9 @@ def prefetch(settings: Settings, folder: Path) -> Path:
             "a machine that has one and copy the folder over, or run the workshop with --profile tiny"
         )
     print(f"downloading {settings.model} and CoLA ({settings.data}) into {display_path(folder)} ...", flush=True)
-    partial = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
-    partial.mkdir(parents=True)
-    try:
+    with atomic_folder(folder) as partial:  # replaces an empty folder, checked above
         models.save_for_offline(settings.model, partial / "model")
         data_module.save_for_offline(settings, partial / "data")
-        if folder.exists():
-            folder.rmdir()  # empty, checked above
-        partial.rename(folder)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     return folder
 
 

@@ -19,9 +19,9 @@ it is. Markers are checked strictly, because a marker typed slightly wrong would
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
+from ..files import atomic_file
 from ..errors import WorkshopError
 from ..settings import display_path
 
@@ -153,9 +153,7 @@ def write_learner_edition(source: Path, destination: Path, force: bool = False) 
     destination.mkdir(parents=True, exist_ok=True)
     written = []
     for name, nb in editions.items():
-        target = destination / name
-        partial = target.with_name(f".{name}.partial-{os.getpid()}")
-        nbformat.write(nb, str(partial))
-        os.replace(partial, target)
-        written.append(target)
+        with atomic_file(destination / name) as partial:
+            nbformat.write(nb, str(partial))
+        written.append(destination / name)
     return written

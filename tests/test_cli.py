@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cola_workshop.tools import cli
+from cola_workshop.tools import cli, status
 from cola_workshop.artifacts import STAGES, save_stage
 from cola_workshop.errors import WorkshopError
 from cola_workshop.settings import ENV_VARS, load_settings
@@ -388,7 +388,7 @@ def test_status_reports_a_stage_changed_since_it_was_saved(tmp_path, capsys):
 def test_status_on_large_stages_checks_sizes_and_offers_verify(tmp_path, capsys, monkeypatch):
     outputs = tmp_path / "out"
     simulate_stages(outputs, "01_goal")
-    monkeypatch.setattr(cli, "CHEAP_TO_VERIFY", 0)
+    monkeypatch.setattr(status, "CHEAP_TO_VERIFY", 0)
     (outputs / "01_goal" / "result.json").write_text("[]")
     assert cli.main(["status", "--outputs", str(outputs)]) == 0
     text = capsys.readouterr().out

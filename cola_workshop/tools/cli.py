@@ -17,6 +17,9 @@ It executes copies with nbclient and writes them to ``<outputs>/executed/``; the
 rewritten. Paths given on the command line are relative to the current folder (WORKSHOP_* paths are relative
 to the repository root, as in the notebooks).
 
+Here: the subcommands other than ``status`` (``status.py``) and ``main``. The flags' grammar is in ``cli_parser.py``,
+how they become settings in ``cli_settings.py``.
+
 Exit codes: 0 success, 1 a notebook cell failed, 2 a usage or settings error (one line on stderr),
 130 interrupted by Ctrl-C (143 by SIGTERM); the executed copy keeps what ran. ``doctor``: 1 when a check failed.
 """
@@ -24,35 +27,26 @@ Exit codes: 0 success, 1 a notebook cell failed, 2 a usage or settings error (on
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from .. import data as data_module
 from .. import models
-from . import doctor
-from ..artifacts import BONUS_NEEDS, BONUS_STAGES, STAGES, ArtifactError, clean_stage, stage_bytes, stage_name, stage_states
+from . import doctor, status
+from ..artifacts import BONUS_NEEDS, BONUS_STAGES, STAGES, ArtifactError, clean_stage, stage_name, stage_states
 from ..errors import WorkshopError, write_failure
 from ..files import atomic_folder
 from ..outputs_lock import check_free, hold_outputs
 from .editions import EditionError, exercise_counts, write_learner_edition
 from .execution import EXIT_OK, NOTEBOOKS_DIR, is_terminal, notebook_paths, run_notebooks
 from .cli_parser import EXIT_USAGE, PROG, build_parser
+from .cli_settings import absolute, settings_from_args
 from ..hub import HubUnreachableError, hub_endpoint, hub_reachable
-from ..settings import (
-    ENV_VARS,
-    Settings,
-    SEEDS_VAR,
-    SettingsError,
-    display_path,
-    load_settings,
-    parse_seeds,
-    resolve_path,
-)
+from ..settings import ENV_VARS, SEEDS_VAR, Settings, display_path, parse_seeds, resolve_path
 
 EXIT_INTERRUPTED = 130
 
@@ -63,34 +57,11 @@ class CliError(WorkshopError):
 
 # Every problem a learner can fix is a WorkshopError (tests/test_cli.py checks each error class of the package).
 EXPECTED_ERRORS = (WorkshopError,)
-# Status compares checksums without --verify while the saved stages hold no more than this (the tiny profile's do).
-CHEAP_TO_VERIFY = 64 << 20
 
 
 # --------------------------------------------------------------------------------------------------
-# Settings from the command line
+# Checks before a run
 # --------------------------------------------------------------------------------------------------
-
-
-def _absolute(value: str) -> str:
-    return str(Path(value).expanduser().absolute())
-
-
-def _looks_like_path(value: str) -> bool:
-    return value.startswith((".", "/", "~")) or Path(value).expanduser().exists()
-
-
-def settings_from_args(args: argparse.Namespace, environ: dict | None = None) -> Settings:
-    """``load_settings`` with the flags as overrides; relative paths on the command line are made absolute
-    against the current folder here (load_settings would take them relative to the repository root)."""
-    overrides = {key: getattr(args, key, None) for key in ENV_VARS}
-    if overrides["outputs"] is not None:
-        overrides["outputs"] = _absolute(overrides["outputs"])
-    if overrides["data"] is not None and overrides["data"].strip().lower() != "hub":
-        overrides["data"] = _absolute(overrides["data"])
-    if overrides["model"] is not None and _looks_like_path(overrides["model"]):
-        overrides["model"] = _absolute(overrides["model"])  # otherwise a hub id such as openai-community/gpt2
-    return load_settings(environ, **overrides)
 
 
 def check_sources(settings: Settings) -> None:
@@ -163,106 +134,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(settings.describe())
         print(f"stages  : {stages[0]} to {stages[-1]}\n")
         return run_notebooks(settings, stages, notebooks_dir, timeout=args.timeout, html=args.html)
-
-
-def format_table(rows: Iterable[Sequence[str]]) -> str:
-    rows = [list(row) for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
-
-
-def _when(created: str | None) -> str:
-    """A manifest's ISO timestamp as 'YYYY-MM-DD HH:MM UTC'."""
-    if not created:
-        return "-"
-    try:
-        moment = datetime.datetime.fromisoformat(created).astimezone(datetime.timezone.utc)
-    except ValueError:
-        return created
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def status_table(states) -> str:
-    """One row per stage: done, when, whether its settings match, and why it is modified or stale."""
-    rows = [("stage", "done", "when", "settings match", "note")]
-    for state in states:
-        when = _when(state.created)
-        match = ("yes" if state.settings_match else "no") if state.done else "-"
-        note = f"modified: {state.modified}" if state.modified else f"stale: {state.stale_reason}" if state.stale_reason else ""
-        rows.append((state.stage, "yes" if state.done else "no", when, match, note))
-    return format_table(rows)
-
-
-_SHOWN_SETTINGS = (
-    ("profile", "profile"), ("model", "model"), ("data", "data"), ("max_train_samples", "training samples"),
-    ("epochs", "epochs"), ("learning_rate", "learning rate"), ("precision", "precision"),
-)
-
-
-def _made_with(recorded: dict) -> str:
-    shown = [(label, recorded[key]) for key, label in _SHOWN_SETTINGS if key in recorded]
-    return ", ".join(f"{label} {'all' if value is None else f'{value:g}' if isinstance(value, float) else value}"
-                     for label, value in shown)
-
-
-def describe_outputs(outputs: Path, states) -> str:
-    """What the outputs folder holds, from the manifests alone: which settings made which stages."""
-    groups: list[tuple[list[str], dict]] = []
-    for state in (state for state in states if state.done):
-        base = {key: state.settings.get(key) for key in ("profile", "model", "data", "max_train_samples")}
-        if groups and {key: groups[-1][1].get(key) for key in base} == base:
-            groups[-1][0].append(state.stage)
-            groups[-1][1].update(state.settings)
-        else:
-            groups.append(([state.stage], dict(state.settings)))
-    lines = [f"{display_path(outputs)} holds (from the stages' manifests):"]
-    for stages, recorded in groups:
-        span = stages[0] if len(stages) == 1 else f"{stages[0]} to {stages[-1]}"
-        lines.append(f"  {span}: made with {_made_with(recorded)}")
-    return "\n".join(lines)
-
-
-def settings_of_outputs(args: argparse.Namespace, states) -> Settings | None:
-    """The settings that made the newest saved stage, with the flags and WORKSHOP_* variables given on top;
-    None when nothing is saved or its folders are gone."""
-    done = [state for state in states if state.done]
-    if not done:
-        return None
-    recorded = max(done, key=lambda state: state.created or "").settings
-    values = {key: recorded[key] for key in ENV_VARS if key in recorded and key != "outputs"}
-    if "max_train_samples" in values:
-        values["max_train_samples"] = "all" if values["max_train_samples"] is None else values["max_train_samples"]
-    for key, variable in ENV_VARS.items():  # what the learner gives beats what is recorded
-        if getattr(args, key, None) is not None or os.environ.get(variable, "").strip():
-            values.pop(key, None)
-    environ = {**os.environ, **{ENV_VARS[key]: str(value) for key, value in values.items()}}  # repo-relative paths
-    try:
-        return settings_from_args(args, environ)
-    except SettingsError:  # e.g. the model folder that made them was moved
-        return None
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    states = stage_states(settings)
-    profile_given = args.profile is not None or os.environ.get(ENV_VARS["profile"], "").strip()
-    if not profile_given and any(state.done for state in states):
-        # first what outputs/ holds, then a comparison with the settings that made it, not with the defaults
-        print(describe_outputs(settings.outputs, states) + "\n")
-        settings = settings_of_outputs(args, states) or settings
-        print("compared with the settings that made the newest stage (give --profile to compare with a profile):")
-    verify = args.verify or stage_bytes(settings) <= CHEAP_TO_VERIFY
-    states = stage_states(settings, checksums=verify)
-    print(settings.describe() + "\n")
-    print(status_table(states))
-    if not verify and any(state.done for state in states):
-        print("(file sizes checked; add --verify to compare every file's checksum too)")
-    first_unusable = next((state.stage for state in states if not state.usable), None)
-    if first_unusable is None:
-        print("\nall stages are done and up to date with these settings")
-    else:
-        print(f"\nnext: run notebooks/{first_unusable}.ipynb (or: {PROG} run --from {first_unusable[:2]})")
-    return EXIT_OK
 
 
 def _confirm(question: str) -> bool:
@@ -339,7 +210,7 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     # The full profile's model and data unless flags say otherwise; WORKSHOP_* variables do not apply here.
     args.profile, args.max_train_samples = "full", "all"
     settings = settings_from_args(args, environ={})
-    folder = Path(_absolute(args.to))
+    folder = Path(absolute(args.to))
     prefetch(settings, folder)
     model, data = shlex.quote(str(folder / "model")), shlex.quote(str(folder / "data"))
     print(f"done. Run the workshop offline with:\n  {PROG} run --model {model} --data {data}")
@@ -361,7 +232,7 @@ def cmd_learner_edition(args: argparse.Namespace) -> int:
 
     source = Path(args.notebooks).expanduser().absolute() if args.notebooks else NOTEBOOKS_DIR
     try:
-        written = write_learner_edition(source, Path(_absolute(args.dir)), force=args.force)
+        written = write_learner_edition(source, Path(absolute(args.dir)), force=args.force)
     except EditionError as error:
         raise CliError(str(error)) from None
     counts = [exercise_counts(nbformat.read(str(path), as_version=4)) for path in written]
@@ -392,7 +263,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {
-    "run": cmd_run, "status": cmd_status, "clean": cmd_clean, "prefetch": cmd_prefetch, "doctor": cmd_doctor,
+    "run": cmd_run, "status": status.cmd_status, "clean": cmd_clean, "prefetch": cmd_prefetch, "doctor": cmd_doctor,
     "learner-edition": cmd_learner_edition, "site": cmd_site, "demo": cmd_demo,
 }
 

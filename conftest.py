@@ -42,8 +42,8 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection, which must see the marks added here
 def pytest_collection_modifyitems(config, items):
-    """Mark nbval's notebook items ``runs_notebooks`` too, so ``pytest -m "not runs_notebooks"`` is the quick lane
-    (CONTRIBUTING.md, "Tests in lanes").
+    """Mark nbval's notebook items ``runs_notebooks`` too, and everything ``runs_notebooks`` also ``slow``, so
+    ``pytest -m "not slow"`` is the quick lane (CONTRIBUTING.md, "Tests in lanes").
 
     Then longest work first: the test files that execute notebooks, then the notebooks under nbval, then the
     rest, each in its collected order. pytest-xdist hands out files in this order (``--no-loadscope-reorder``),
@@ -52,6 +52,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.runs_notebooks)
+        if item.get_closest_marker("runs_notebooks"):
+            item.add_marker(pytest.mark.slow)
 
     def rank(item) -> int:
         return 0 if item.path in heavy_files else 1 if item.path.suffix == ".ipynb" else 2

@@ -1,7 +1,8 @@
 """Tests for cola_workshop.tools.cli: run (on throwaway notebooks), status, clean, prefetch and the one-line errors.
 
-The notebooks used here are built in tmp_path, so these tests do not depend on the workshop's real notebooks;
-only three of them start a Jupyter kernel.
+The notebooks used here are built in tmp_path, so these tests do not depend on the workshop's real notebooks.
+The tests that start Jupyter kernels are marked ``slow`` (the quick lane leaves them out), all but one: a failing
+cell, which keeps one real kernel run in the quick lane.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def error_line(capsys) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_range_settings_reach_kernel_and_sources_stay_unchanged(tmp_path, monkeypatch, capsys):
     notebooks = marker_notebooks(tmp_path / "nbs")
     before = {path.name: path.read_bytes() for path in notebooks.iterdir()}
@@ -102,6 +104,7 @@ def test_run_range_settings_reach_kernel_and_sources_stay_unchanged(tmp_path, mo
     assert "\r" not in output
 
 
+@pytest.mark.slow
 def test_run_from_a_later_stage_needs_the_earlier_ones_before_any_kernel_starts(tmp_path, capsys):
     notebooks, outputs = marker_notebooks(tmp_path / "nbs"), tmp_path / "out"
     args = ["run", "--notebooks", str(notebooks), "--outputs", str(outputs), "--from", "03"]
@@ -174,6 +177,7 @@ def test_failing_cell_names_notebook_and_cell_and_stops(tmp_path, capsys):
     assert not (outputs / "executed" / "02_exploration.ipynb").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_interrupts_the_cell_saves_the_copy_and_exits_130(tmp_path):
     notebooks = tmp_path / "nbs"
     write_notebook(notebooks / "01_goal.ipynb", "print('first cell ran')", "import time\ntime.sleep(60)", "print('never')")
@@ -436,6 +440,7 @@ def cli_process(*args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_folder_exits_at_once(tmp_path, capsys):
     notebooks, outputs, sleeping = tmp_path / "nbs", tmp_path / "out", tmp_path / "sleeping"
     sleep_cell = f"import pathlib, time\npathlib.Path({str(sleeping)!r}).touch()\ntime.sleep(60)"
@@ -464,6 +469,7 @@ def test_a_second_run_on_the_same_folder_exits_at_once(tmp_path, capsys):
     assert not (outputs / ".run.lock").exists()  # released on the way out
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path, capsys):
     notebooks, outputs = marker_notebooks(tmp_path / "nbs"), tmp_path / "out"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -480,6 +486,7 @@ def _limit_files_to_64_kib():
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="file-size limits are a POSIX feature")
 def test_a_write_over_a_file_size_limit_stops_the_run_with_the_fix(tmp_path):
     notebooks, outputs = tmp_path / "nbs", tmp_path / "out"

@@ -3,7 +3,8 @@ without executing anything; a headless Chromium then reads every page the way a 
 
 What the pages must show is derived from the notebooks themselves (their headings, code cells, tables and plots),
 so the checks follow the notebooks as they change. Skips with the reason where the 'site' extra, selenium or
-Chromium is missing.
+Chromium is missing. The tests that build a site and read it in Chromium are marked ``slow``: the quick lane leaves
+them out and keeps the unit tests of the site module.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def pages(site):
     return seen
 
 
+@pytest.mark.slow
 def test_each_notebook_page_shows_its_headings_code_tables_and_plots(pages):
     for stage in STAGES:
         expected, shown = _expected(stage), pages[f"{stage}.html"]
@@ -103,6 +105,7 @@ def test_each_notebook_page_shows_its_headings_code_tables_and_plots(pages):
     assert sum(pages[f"{s}.html"]["tables"] for s in STAGES) >= 3, "the series has tables"
 
 
+@pytest.mark.slow
 def test_title_page_links_to_all_six_and_pages_chain_previous_next(site, pages):
     for stage in STAGES:
         assert file_url(site / f"{stage}.html") in pages["index.html"]["main_links"], f"the title page misses {stage}"
@@ -112,6 +115,7 @@ def test_title_page_links_to_all_six_and_pages_chain_previous_next(site, pages):
         assert pages[f"{page}.html"]["next"] == (file_url(site / f"{after}.html") if after else None), f"{page}: next"
 
 
+@pytest.mark.slow
 def test_every_internal_link_resolves_and_nothing_is_fetched_from_elsewhere(site, pages):
     root = file_url(site)
     internal = [(name, href) for name, page in pages.items() if name != "requests" for href in page["links"]
@@ -126,6 +130,7 @@ def test_every_internal_link_resolves_and_nothing_is_fetched_from_elsewhere(site
     assert external(pages["requests"]) == [], "the site must work offline: it fetched something from elsewhere"
 
 
+@pytest.mark.slow
 def test_a_build_executes_no_cell_and_collapses_solutions(tmp_path):
     """A probe notebook whose cell would leave a file behind if run: the build shows its committed output
     instead, and its solution cell starts collapsed. No warning about unexecuted notebooks either."""

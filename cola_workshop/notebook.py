@@ -77,7 +77,9 @@ def start() -> Settings:
     and library versions, the device and precision training will use, and a one-line warning (naming the fix)
     when a version is not the one the workshop was tested with (``environment.report``). On a CUDA GPU it also
     picks attention kernels that suit batches of changing shape (``hardware.use_shape_agnostic_attention``)."""
-    from transformers import set_seed
+    # accelerate's set_seed seeds Python, NumPy and PyTorch as transformers' does; transformers' own lives beside the
+    # Trainer and imports peft with it (about 3 s), which notebooks that train nothing need not wait for.
+    from accelerate.utils import set_seed
 
     settings = load_settings()
     quiet_libraries()

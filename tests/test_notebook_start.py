@@ -42,3 +42,30 @@ def test_a_report_is_shown_once_and_other_library_chatter_not_at_all():
 
 def test_text_without_a_table_is_left_as_it_is():
     assert _sorted_report("no table\nhere") == "no table\nhere"
+
+
+def draws() -> tuple[float, float, float]:
+    import random
+
+    import numpy as np
+    import torch
+
+    return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+
+def test_the_settings_cell_seeds_python_numpy_and_torch_with_the_profiles_seed(monkeypatch, tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from cola_workshop import notebook
+
+    monkeypatch.setenv("WORKSHOP_OUTPUTS", str(tmp_path))
+    settings = notebook.start()
+    first = draws()
+    random.seed(0), np.random.seed(0), torch.manual_seed(0)  # anything in between
+    notebook.start()
+    assert draws() == first
+    random.seed(settings.seed), np.random.seed(settings.seed), torch.manual_seed(settings.seed)
+    assert draws() == first, "start() seeds each generator with the settings' seed"

@@ -16,7 +16,7 @@ from .errors import WorkshopError
 
 OFFLINE_FIX = (
     "run with --profile tiny, or point --model/--data at a folder prepared with "
-    "`cola-workshop prefetch` (see the Instructor guide in README.md)"
+    "`cola-workshop prefetch` (see notebooks/instructor-guide.md)"
 )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from .errors import WorkshopError
 from .hardware import precision_label
 from .weights import IncompleteError, checkpoint_parameters
-from .settings import Settings, display_path, resolve_path
+from .settings import Settings, display_path, local_folder, resolve_path
 
 CARD_NAME = "README.md"  # the name the hub shows as the model's page
 COMPARISON_CARD = "model_card.md"  # 06's copy with the comparison, in 06's stage
@@ -54,11 +54,11 @@ def _parameters(model_dir: Path) -> int | None:
 
 def _base_model(settings: Settings) -> str | None:
     """The base model's hub id when it is known (the hub checks ``base_model``), else None."""
-    if _HUB_ID.match(settings.model) and not resolve_path(settings.model).exists():
+    if _HUB_ID.match(settings.model) and local_folder(settings.model) is None:
         return settings.model
     config = _read(resolve_path(settings.model) / "config.json") or {}
     name = str(config.get("_name_or_path", ""))
-    return name if _HUB_ID.match(name) and not Path(name).exists() else None
+    return name if _HUB_ID.match(name) and local_folder(name) is None else None
 
 
 def _best_epoch(log_history: list | None) -> float | None:

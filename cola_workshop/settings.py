@@ -220,13 +220,28 @@ def load_seeds(environ: dict | None = None) -> list[int]:
     return [first + offset for offset in range(parse_seeds(env.get(SEEDS_VAR)))]
 
 
+def local_folder(name: str, base: Path | None = None) -> Path | None:
+    """The folder that a ``--model`` value ``name`` names, or None when it is a hub id (``openai-community/gpt2``).
+
+    A name is a folder when it is written as a path (it starts with ``.``, ``/`` or ``~``, or is absolute) or when
+    something of that name exists, so ``data/tiny-gpt2`` is the repository's folder and ``owner/model`` a hub id
+    unless a folder ``owner/model`` is there. Relative names are taken against ``base``: the repository root by
+    default, as the settings and the notebooks read them (the command line passes the current folder). The folder
+    need not exist: a mistyped path is reported as a missing folder, not looked up on the hub."""
+    text = str(name)
+    path = Path(text).expanduser()
+    path = resolve_path(path) if base is None else Path(base) / path
+    if text.startswith((".", "/", "~")) or Path(text).is_absolute() or path.exists():
+        return path
+    return None
+
+
 def _model_value(text: str) -> str:
     """A local folder is kept as given (relative to the repo root); anything else must look like a hub id."""
     text = text.strip()
     if not text:
         raise SettingsError("model is empty: set --model / WORKSHOP_MODEL to a hub id or a checkpoint folder")
-    looks_local = text.startswith((".", "/", "~")) or resolve_path(text).exists()
-    if looks_local:
+    if local_folder(text) is not None:
         return text
     parts = text.split("/")
     if len(parts) > 2 or any(not part for part in parts):

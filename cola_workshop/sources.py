@@ -3,7 +3,7 @@
 Notebooks write the loading calls themselves (``AutoTokenizer.from_pretrained(source)``,
 ``AutoModelForSequenceClassification.from_pretrained(source, ...)``): that is the lesson. This module only
 answers the questions that come before, in one line when the answer is "cannot": does ``--model`` name a local
-folder or a hub id (:func:`local_folder`, the one place that decides)? Is the folder a usable checkpoint
+folder or a hub id (:func:`~cola_workshop.settings.local_folder`, the one place that decides)? Is the folder a usable checkpoint
 (:func:`local_checkpoint`)? Does the hub serve the id, or the local cache hold it (:func:`model_source`)? Without a
 network and with the model cached, it switches the process to the cache (``HF_HUB_OFFLINE``) so that the call
 that follows does not retry the network for half a minute; without a network and without a cached copy it raises
@@ -17,27 +17,11 @@ from pathlib import Path
 
 from .errors import WorkshopError
 from .hub import OFFLINE_FIX, HubUnreachableError, hub_reachable
-from .settings import display_path, resolve_path
+from .settings import display_path, local_folder, resolve_path
 
 
 class ModelSourceError(WorkshopError, ValueError):
     """--model names something that is not a usable checkpoint."""
-
-
-def local_folder(name: str, base: Path | None = None) -> Path | None:
-    """The folder that a ``--model`` value ``name`` names, or None when it is a hub id (``openai-community/gpt2``).
-
-    A name is a folder when it is written as a path (it starts with ``.``, ``/`` or ``~``, or is absolute) or when
-    something of that name exists, so ``data/tiny-gpt2`` is the repository's folder and ``owner/model`` a hub id
-    unless a folder ``owner/model`` is there. Relative names are taken against ``base``: the repository root by
-    default, as the settings and the notebooks read them (the command line passes the current folder). The folder
-    need not exist: a mistyped path is reported as a missing folder, not looked up on the hub."""
-    text = str(name)
-    path = Path(text).expanduser()
-    path = resolve_path(path) if base is None else Path(base) / path
-    if text.startswith((".", "/", "~")) or Path(text).is_absolute() or path.exists():
-        return path
-    return None
 
 
 def local_checkpoint(name: str, weights: bool = True, *, hub_ids: bool = True) -> Path | None:

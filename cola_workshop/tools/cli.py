@@ -41,11 +41,12 @@ from ..artifacts import BONUS_NEEDS, BONUS_STAGES, STAGES, ArtifactError, clean_
 from ..errors import WorkshopError, write_failure
 from ..files import atomic_folder
 from ..outputs_lock import check_free, hold_outputs
-from .editions import EditionError, exercise_counts, write_learner_edition
+from .editions import exercise_counts, write_learner_edition
 from .execution import EXIT_OK, NOTEBOOKS_DIR, is_terminal, notebook_paths, run_notebooks
 from .cli_parser import EXIT_USAGE, PROG, build_parser
 from .cli_settings import absolute, settings_from_args
 from ..hub import HubUnreachableError, hub_endpoint, hub_reachable
+from ..sources import local_checkpoint
 from ..settings import ENV_VARS, SEEDS_VAR, Settings, display_path, parse_seeds, resolve_path
 
 EXIT_INTERRUPTED = 130
@@ -66,7 +67,7 @@ EXPECTED_ERRORS = (WorkshopError,)
 
 def check_sources(settings: Settings) -> None:
     """Fail before any kernel starts when the model or data folder cannot be used (hub sources pass)."""
-    models.local_checkpoint(settings.model)  # ModelSourceError for a missing or broken checkpoint folder
+    local_checkpoint(settings.model)  # ModelSourceError for a missing or broken checkpoint folder
     if settings.data != "hub":
         folder = resolve_path(settings.data)
         if not folder.is_dir():  # a profile's default folder (load_settings checks only given values)
@@ -187,7 +188,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def prefetch(settings: Settings, folder: Path) -> Path:
     """Download the model and CoLA into ``folder/model`` and ``folder/data``; the folder appears only when both
     downloads finished. HubUnreachableError at once (a few seconds) when the hub cannot be reached."""
-    if models.local_checkpoint(settings.model, weights=False) is not None:
+    if local_checkpoint(settings.model, weights=False) is not None:
         raise CliError(
             f"--model {display_path(settings.model)} is a local folder: prefetch downloads a hub id such as "
             "openai-community/gpt2; a local folder can be given to run --model as it is"
@@ -231,10 +232,7 @@ def cmd_learner_edition(args: argparse.Namespace) -> int:
     import nbformat
 
     source = Path(args.notebooks).expanduser().absolute() if args.notebooks else NOTEBOOKS_DIR
-    try:
-        written = write_learner_edition(source, Path(absolute(args.dir)), force=args.force)
-    except EditionError as error:
-        raise CliError(str(error)) from None
+    written = write_learner_edition(source, Path(absolute(args.dir)), force=args.force)  # EditionError: one line
     counts = [exercise_counts(nbformat.read(str(path), as_version=4)) for path in written]
     where = display_path(Path(args.dir).absolute())
     print(f"wrote {len(written)} notebooks with {sum(s for s, _ in counts)} exercises to {where}: solutions replaced by "

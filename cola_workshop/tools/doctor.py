@@ -35,7 +35,7 @@ OK, WARN, FAIL = "ok", "warn", "FAIL"
 EXIT_HEALTHY, EXIT_PROBLEMS = 0, 1
 KIT_FIX = (
     "copy the whole kit folder again, or re-create it with `cola-workshop prefetch --to DIR` on a machine with a "
-    "network (see the Instructor guide in README.md)"
+    "network (see notebooks/instructor-guide.md)"
 )
 TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.model",), ("vocab.txt",))
 SPLITS = ("train", "validation", "test")

@@ -185,3 +185,34 @@ def test_the_bonus_stage_runs_only_when_asked_and_needs_only_notebooks_01_to_04(
     manifest = (settings.stage_dir("07_design_choices") / "manifest.json").read_text()
     assert '"04_training_args"' in manifest  # it records the run of notebook 04 that it was built on
     cli.check_upstream(settings, "05_training")  # notebook 05 still needs only 01-04
+
+
+def test_each_runs_probabilities_come_back_in_the_splits_order_though_training_grouped_by_length(tmp_path):
+    """transformers 5 batches predict() by length when training does, so its rows come back out of the split's
+    order; the notebook's ``probabilities`` predicts in order, row i for sentence i (with real weights, a model
+    scored against the split's labels in the grouped order looked no better than chance)."""
+    import numpy as np
+    from datasets import Dataset
+    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    tokenizer = AutoTokenizer.from_pretrained(REPO_ROOT / "data" / "tiny-gpt2")
+    tokenizer.pad_token = tokenizer.eos_token
+    model = tiny_gpt2()
+    model.config.pad_token_id = tokenizer.pad_token_id
+    sentences = [" ".join(["word"] * (1 + (i * 7) % 13)) + f" number {i}." for i in range(24)]
+    rows = tokenizer(sentences)
+    split = Dataset.from_dict({"input_ids": rows["input_ids"], "label": [i % 2 for i in range(24)]})
+    arguments = TrainingArguments(output_dir=str(tmp_path), train_sampling_strategy="group_by_length",
+                                  per_device_eval_batch_size=4, use_cpu=True, report_to=[])
+    trainer = Trainer(model=model, args=arguments, processing_class=tokenizer,
+                      data_collator=DataCollatorWithPadding(tokenizer))
+    namespace = {"tokenized": {"validation": split}, "tokenizer": tokenizer, "torch": torch, "Trainer": Trainer,
+                 "DataCollatorWithPadding": DataCollatorWithPadding}
+    for cell in nbformat.read(str(NOTEBOOK), as_version=4).cells:
+        if cell.cell_type == "code" and "def probabilities(" in cell.source:
+            exec(compile(cell.source, str(NOTEBOOK), "exec"), namespace)
+
+    model.eval()
+    with torch.no_grad():  # one sentence at a time, in the split's order: no padding, no batching
+        expected = [torch.softmax(model(torch.tensor([ids])).logits, -1)[0, 1].item() for ids in split["input_ids"]]
+    assert np.allclose(namespace["probabilities"](trainer, model), expected, atol=1e-4)

@@ -79,6 +79,7 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
+@pytest.mark.slow  # a demo server and a headless Chromium
 @pytest.mark.skipif(importlib.util.find_spec("gradio") is None, reason='gradio is not installed (the "demo" extra)')
 def test_demo_page_shows_the_models_probability_for_a_typed_sentence(classifier_dir):
     port = _free_port()

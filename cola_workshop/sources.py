@@ -3,11 +3,12 @@
 Notebooks write the loading calls themselves (``AutoTokenizer.from_pretrained(source)``,
 ``AutoModelForSequenceClassification.from_pretrained(source, ...)``): that is the lesson. This module only
 answers the questions that come before, in one line when the answer is "cannot": does ``--model`` name a local
-folder or a hub id (:func:`~cola_workshop.settings.local_folder`, the one place that decides)? Is the folder a usable checkpoint
-(:func:`local_checkpoint`)? Does the hub serve the id, or the local cache hold it (:func:`model_source`)? Without a
-network and with the model cached, it switches the process to the cache (``HF_HUB_OFFLINE``) so that the call
-that follows does not retry the network for half a minute; without a network and without a cached copy it raises
-:class:`~cola_workshop.hub.HubUnreachableError`, whose message names the fix, before any library traceback.
+folder or a hub id (:func:`~cola_workshop.settings.local_folder`, the one place that decides)? Is the folder a
+usable checkpoint (:func:`local_checkpoint`)? Does the hub serve the id, or the local cache hold it
+(:func:`model_source`)? Without a network and with the model cached, it switches the process to the cache
+(``HF_HUB_OFFLINE``) so that the call that follows does not retry the network for half a minute; without a network
+and without a cached copy it raises :class:`~cola_workshop.hub.HubUnreachableError`, whose message names the fix,
+before any library traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from .errors import WorkshopError
 from .hub import OFFLINE_FIX, HubUnreachableError, hub_reachable
-from .settings import display_path, local_folder, resolve_path
+from .settings import display_path, local_folder
 
 
 class ModelSourceError(WorkshopError, ValueError):

@@ -149,8 +149,10 @@ def test_model_cached_reads_the_hub_cache(tmp_path):
 def test_safetensors_parameters_match_the_tensors():
     from safetensors.numpy import load_file
 
+    from cola_workshop.weights import safetensors_parameters
+
     tensors = load_file(TINY_MODEL / "model.safetensors")
-    assert doctor.safetensors_parameters(TINY_MODEL / "model.safetensors") == sum(t.size for t in tensors.values())
+    assert safetensors_parameters(TINY_MODEL / "model.safetensors") == sum(t.size for t in tensors.values())
 
 
 # --------------------------------------------------------------------------------------------------

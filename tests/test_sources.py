@@ -16,8 +16,8 @@ import torch
 
 from cola_workshop import hub, sources
 from cola_workshop.errors import WorkshopError
-from cola_workshop.settings import REPO_ROOT
-from cola_workshop.sources import ModelSourceError, local_checkpoint, local_folder, model_source
+from cola_workshop.settings import REPO_ROOT, local_folder
+from cola_workshop.sources import ModelSourceError, local_checkpoint, model_source
 
 TINY_MODEL = "data/tiny-gpt2"
 

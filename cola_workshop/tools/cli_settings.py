@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..settings import ENV_VARS, Settings, load_settings
-from ..sources import local_folder
+from ..settings import ENV_VARS, Settings, load_settings, local_folder
 
 
 def absolute(value: str) -> str:

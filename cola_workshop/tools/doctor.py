@@ -27,9 +27,9 @@ from .. import environment
 from ..artifacts import ArtifactError, require_disk_space
 from ..data import HUB_CONFIG, HUB_ID, DataFormatError, detect_layout
 from ..hub import OFFLINE_FIX, hub_endpoint, hub_reachable
-from ..settings import Settings, display_path
-from ..sources import ModelSourceError, local_checkpoint, local_folder
-from ..weights import IncompleteError, checkpoint_parameters, safetensors_parameters
+from ..settings import Settings, display_path, local_folder
+from ..sources import ModelSourceError, local_checkpoint
+from ..weights import IncompleteError, checkpoint_parameters
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 EXIT_HEALTHY, EXIT_PROBLEMS = 0, 1

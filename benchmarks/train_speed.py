@@ -53,10 +53,11 @@ def cpu_name() -> str:
 
 
 def machine_line() -> str:
-    """The CPU, whether it has native bf16, and its cores: printed above every figure."""
-    from cola_workshop.hardware import cpu_supports_bf16
+    """The CPU, whether it has native bf16 and whether bf16 is faster there, and its cores: above every figure."""
+    from cola_workshop.hardware import cpu_bf16_is_faster, cpu_supports_bf16
 
-    bf16 = "native bf16" if cpu_supports_bf16() else "no native bf16 (fp32 only)"
+    bf16 = ("no native bf16 (fp32 only)" if not cpu_supports_bf16() else "native bf16, faster than fp32"
+            if cpu_bf16_is_faster() else "native bf16 but not faster than fp32 (the recipe trains in fp32)")
     return f"{cpu_name()}, {bf16}, {os.cpu_count()} logical CPUs"
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .settings import Settings
 
 
+# bf16 must beat float32 by this factor before a CPU computes in it: a clear win (about 1.75x on a 2-core AMD EPYC
+# with AVX512-BF16, several times more with AMX), never a coin toss between two close timings.
+BF16_SPEEDUP_NEEDED = 1.25
+
+
 def cpu_supports_bf16() -> bool:
-    """True on CPUs with native bfloat16 instructions (e.g. AVX512-BF16, AMX), where bf16 autocast is faster."""
+    """True on CPUs with native bfloat16 instructions (e.g. AVX512-BF16, AMX). Having them does not make bf16 fast:
+    see :func:`cpu_bf16_is_faster`."""
     import torch
 
     try:
@@ -15,8 +23,41 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
+def matmul_seconds(dtype, rows: int = 256) -> float:
+    """One timing of a matrix product of GPT-2 small's MLP shape (rows x 768 @ 768 x 3072) in ``dtype``."""
+    import time
+
+    import torch
+
+    left, right = torch.full((rows, 768), 0.5, dtype=dtype), torch.full((768, 3072), 0.25, dtype=dtype)
+    start = time.perf_counter()
+    left @ right
+    return time.perf_counter() - start
+
+
+@lru_cache(maxsize=1)
+def cpu_bf16_is_faster() -> bool:
+    """True when this CPU has native bf16 and multiplies matrices in it at least ``BF16_SPEEDUP_NEEDED`` times as
+    fast as in float32, timed once per process (a few hundredths of a second).
+
+    Native instructions alone do not decide it: on a 2-core Intel Xeon (model 207) whose AVX512-BF16 is exposed
+    without AMX, bf16 products ran at 0.6x the speed of float32 and the recipe trained 21% slower in bf16 autocast
+    (``benchmarks/README.md``), while a 2-core AMD EPYC with AVX512-BF16 trained 1.75x faster.
+    """
+    import torch
+
+    if not cpu_supports_bf16():
+        return False
+    timings = {torch.float32: [], torch.bfloat16: []}
+    for _ in range(4):  # alternating, so that a busy moment slows both; the first round only prepares the kernels
+        for dtype, seconds in timings.items():
+            seconds.append(matmul_seconds(dtype))
+    fp32, bf16 = (min(seconds[1:]) for seconds in timings.values())
+    return fp32 >= BF16_SPEEDUP_NEEDED * bf16
+
+
 def precision_arguments(settings: Settings) -> dict:
-    """TrainingArguments fields for this machine: bf16 (or fp16) on a GPU, bf16 autocast on capable CPUs.
+    """TrainingArguments fields for this machine: bf16 (or fp16) on a GPU, bf16 autocast on CPUs where it is faster.
 
     ``settings.precision`` ``bf16`` or ``fp32`` forces that precision instead (bf16 autocast runs on any x86 CPU).
     On a CPU-only machine transformers 5 needs ``use_cpu=True`` before it accepts ``bf16=True``.
@@ -29,7 +70,7 @@ def precision_arguments(settings: Settings) -> dict:
         return {"bf16": bf16, "fp16": forced == "auto" and not bf16}
     if torch.backends.mps.is_available():
         return {} if forced != "bf16" else {"bf16": True}
-    bf16 = settings.bf16_on_cpu and cpu_supports_bf16() if forced == "auto" else forced == "bf16"
+    bf16 = settings.bf16_on_cpu and cpu_bf16_is_faster() if forced == "auto" else forced == "bf16"
     return {"use_cpu": True, "bf16": bf16}
 
 

@@ -32,7 +32,7 @@ ENV_VARS = {
 
 # auto: what the hardware does best (hardware.precision_arguments); bf16 or fp32 forced, e.g. to prove that every
 # check holds in the precision a learner's GPU or bf16 CPU trains in, on any machine (bf16 autocast runs on any x86
-# CPU, slowly where it is not native).
+# CPU, slowly where it is not native or not faster: hardware.cpu_bf16_is_faster).
 PRECISIONS = ("auto", "bf16", "fp32")
 
 

@@ -229,7 +229,7 @@ def test_settings_cell_output_is_the_same_on_any_cpu_after_sanitizing(monkeypatc
     outputs = []
     for threads, bf16, python in ((2, True, "3.11.7"), (16, False, "3.13.2")):
         monkeypatch.setattr(torch, "get_num_threads", lambda threads=threads: threads)
-        monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda bf16=bf16: bf16)
+        monkeypatch.setattr(hardware, "cpu_bf16_is_faster", lambda bf16=bf16: bf16)
         monkeypatch.setattr(platform, "python_version", lambda python=python: python)
         outputs.append(environment.report(settings))
     assert outputs[0] != outputs[1]

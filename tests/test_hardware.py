@@ -10,14 +10,51 @@ from cola_workshop.settings import load_settings
 def test_cpu_precision_follows_profile_and_cpu(tmp_path, monkeypatch):
     full = hardware.precision_arguments(load_settings(environ={}, profile="full"))
     tiny = hardware.precision_arguments(load_settings(environ={}, profile="tiny"))
-    assert full == {"use_cpu": True, "bf16": hardware.cpu_supports_bf16()}
+    assert full == {"use_cpu": True, "bf16": hardware.cpu_bf16_is_faster()}
     assert tiny == {"use_cpu": True, "bf16": False}
-    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_bf16_is_faster", lambda: False)
     assert hardware.precision_arguments(load_settings(environ={}, profile="full"))["bf16"] is False
     for arguments in (full, tiny):  # transformers 5 accepts them on this machine
         args = TrainingArguments(output_dir=str(tmp_path), report_to="none", **arguments)
         assert args.bf16 == arguments["bf16"]
         assert hardware.describe_device(arguments).startswith("training on CPU")
+
+
+@pytest.mark.parametrize(
+    "native, fp32_s, bf16_s, expected",
+    [
+        (True, 0.008, 0.005, True),  # 1.6x is a clear win
+        (True, 0.008, 0.0062, True),  # 1.29x: a clear win too
+        (True, 0.006, 0.0055, False),  # 1.09x: too close to call, float32 stays
+        (True, 0.005, 0.008, False),  # bf16 slower (a 2-core Xeon without AMX exposed)
+        (False, 0.008, 0.001, False),  # no native bf16: never timed
+    ],
+)
+def test_a_cpu_computes_in_bf16_only_where_it_measured_a_clear_win(native, fp32_s, bf16_s, expected, monkeypatch):
+    timed = []
+
+    def matmul_seconds(dtype):
+        timed.append(dtype)
+        # the first round prepares the kernels and is slow: it must not count
+        first = len([d for d in timed if d == dtype]) == 1
+        return (fp32_s if dtype == torch.float32 else bf16_s) * (10 if first else 1)
+
+    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: native)
+    monkeypatch.setattr(hardware, "matmul_seconds", matmul_seconds)
+    hardware.cpu_bf16_is_faster.cache_clear()
+    try:
+        assert hardware.cpu_bf16_is_faster() is expected
+        assert hardware.cpu_bf16_is_faster() is expected
+        assert len(timed) == (8 if native else 0)  # timed once per process, both precisions alternating
+        if native:
+            assert timed[:2] == [torch.float32, torch.bfloat16]
+    finally:
+        hardware.cpu_bf16_is_faster.cache_clear()
+
+
+def test_the_timed_product_runs_in_the_precision_asked():
+    for dtype in (torch.float32, torch.bfloat16):
+        assert 0 < hardware.matmul_seconds(dtype, rows=8) < 5
 
 
 def test_one_precision_label_for_fields_saved_arguments_and_training_arguments(tmp_path):

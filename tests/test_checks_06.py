@@ -144,3 +144,59 @@ def test_the_notebooks_vectorised_mcc_agrees_with_scikit_learn_on_every_row_even
     expected = [matthews_corrcoef(t, p) for t, p in zip(truth, predicted)]
     assert np.allclose(mcc_of_rows(truth, predicted), expected, atol=1e-12)
     assert mcc_of_rows(truth, predicted)[[0, 1, 2]].tolist() == [0.0, 0.0, 1.0]
+
+
+def _exercise_2():
+    """(the solution cell, the check cell) of exercise 2, the threshold that maximises validation MCC."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    tagged = [(cell["metadata"].get("tags", []), "".join(cell["source"])) for cell in cells]
+    solution = next(source for tags, source in tagged if "solution" in tags and "best_threshold" in source)
+    check = next(source for tags, source in tagged if "check" in tags and "best_threshold" in source)
+    return solution, check
+
+
+@pytest.fixture
+def threshold_namespace():
+    """Made-up probabilities of 'acceptable' for 300 sentences, informative enough that 0.5 is not the best cut."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 2, 300)
+    p_fine = np.clip(0.2 + 0.25 * labels + rng.normal(0, 0.2, 300), 0, 1)
+    at_half = matthews_corrcoef(labels, p_fine >= 0.5)
+    return {"np": np, "matthews_corrcoef": matthews_corrcoef, "labels": labels, "mcc_of_rows": _mcc_of_rows(),
+            "probability": {"fine-tuned": p_fine},
+            "comparison": pd.DataFrame({"MCC": [at_half]}, index=["fine-tuned"])}
+
+
+def test_exercise_2_takes_the_reference_solution_and_another_correct_one(threshold_namespace, capsys):
+    solution, check = _exercise_2()
+    exec(solution, threshold_namespace)
+    exec(check, threshold_namespace)
+    assert "Correct:" in capsys.readouterr().out
+    reference = threshold_namespace["best_threshold_mcc"]
+    p_fine, labels = threshold_namespace["probability"]["fine-tuned"], threshold_namespace["labels"]
+    # a plain loop with scikit-learn, the way a learner may write it, finds the same MCC and passes too
+    mccs = {float(t): matthews_corrcoef(labels, p_fine >= t) for t in np.unique(p_fine)}
+    loop_best = max(mccs, key=mccs.get)
+    threshold_namespace.update(best_threshold=loop_best, best_threshold_mcc=mccs[loop_best])
+    exec(check, threshold_namespace)
+    assert abs(mccs[loop_best] - reference) < 1e-9
+    assert reference > threshold_namespace["comparison"].loc["fine-tuned", "MCC"] + 0.01  # 0.5 was not the best
+
+
+@pytest.mark.parametrize("answer, hint", [
+    ("stub", "store best_threshold and its MCC"),
+    ("half", "another threshold gives a higher MCC"),
+    ("wrong mcc", "not the MCC of that rule"),
+])
+def test_exercise_2_check_fails_the_usual_wrong_answers(threshold_namespace, answer, hint):
+    _, check = _exercise_2()
+    labels, p_fine = threshold_namespace["labels"], threshold_namespace["probability"]["fine-tuned"]
+    threshold_namespace.update({
+        "stub": dict(best_threshold=None, best_threshold_mcc=None),
+        "half": dict(best_threshold=0.5, best_threshold_mcc=matthews_corrcoef(labels, p_fine >= 0.5)),
+        "wrong mcc": dict(best_threshold=0.5, best_threshold_mcc=0.99),
+    }[answer])
+    with pytest.raises(AssertionError, match=hint):
+        exec(check, threshold_namespace)

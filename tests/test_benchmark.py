@@ -172,3 +172,21 @@ def test_the_workshops_executor_keeps_each_cells_timing(tmp_path):
     assert 0.3 <= first["cells_s"] < first["wall_s"] and first["train_s"] == 0
     second = notebook_times.notebook_times(settings.outputs / "executed" / "02_second.ipynb")
     assert second["cells"][0]["trains"]
+
+
+def test_zero_shot_subset_spread_fits_thresholds_as_notebook_01_does(capsys):
+    """Scores that separate the classes perfectly: every subset's threshold separates them too (validation MCC 1);
+    scores that know nothing: the fitted thresholds wander and validation MCC stays near 0."""
+    import numpy as np
+
+    subset = _from_file("zero_shot_subset")
+    rng = np.random.default_rng(0)
+    labels = {"train": rng.integers(0, 2, 600), "validation": rng.integers(0, 2, 300)}
+    separable = {split: y * 10.0 + rng.random(y.size) for split, y in labels.items()}
+    subset.spread(separable, labels, [20, 100], draws=5)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.split()[0] in ("20", "100")]
+    assert [(float(row[4]), float(row[6])) for row in rows] == [(1.0, 1.0), (1.0, 1.0)]  # mean, lowest
+    noise = {split: rng.random(y.size) for split, y in labels.items()}
+    subset.spread(noise, labels, [20], draws=20)
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("    20"))
+    assert abs(float(row[4])) < 0.1 and float(row[2]) > 0.05  # mean MCC near 0; the threshold's sd is wide

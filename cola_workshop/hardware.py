@@ -8,7 +8,7 @@ from .settings import Settings
 
 
 # bf16 must beat float32 by this factor before a CPU computes in it: a clear win (about 1.75x on a 2-core AMD EPYC
-# with AVX512-BF16, several times more with AMX), never a coin toss between two close timings.
+# with AVX512-BF16), never a coin toss between two close timings.
 BF16_SPEEDUP_NEEDED = 1.25
 
 
@@ -38,11 +38,15 @@ def matmul_seconds(dtype, rows: int = 256) -> float:
 @lru_cache(maxsize=1)
 def cpu_bf16_is_faster() -> bool:
     """True when this CPU has native bf16 and multiplies matrices in it at least ``BF16_SPEEDUP_NEEDED`` times as
-    fast as in float32, timed once per process (a few hundredths of a second).
+    fast as in float32, timed once per process (a tenth of a second or so, more on a busy machine).
 
     Native instructions alone do not decide it: on a 2-core Intel Xeon (model 207) whose AVX512-BF16 is exposed
-    without AMX, bf16 products ran at 0.6x the speed of float32 and the recipe trained 21% slower in bf16 autocast
-    (``benchmarks/README.md``), while a 2-core AMD EPYC with AVX512-BF16 trained 1.75x faster.
+    without AMX, bf16 products ran at 0.3x to 0.6x the speed of float32 and the recipe trained 21% slower in bf16
+    autocast (``benchmarks/README.md``), while a 2-core AMD EPYC with AVX512-BF16 trained 1.75x faster.
+
+    Every kernel times it again for its settings line; training uses the decision notebook 04 saved with the
+    arguments. The margin keeps the two from disagreeing on the CPUs measured so far (0.3x to 0.6x, and 1.75x); a
+    CPU close to 1.25x could print one precision in a settings line and train in the other.
     """
     import torch
 

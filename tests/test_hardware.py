@@ -35,9 +35,10 @@ def test_a_cpu_computes_in_bf16_only_where_it_measured_a_clear_win(native, fp32_
 
     def matmul_seconds(dtype):
         timed.append(dtype)
-        # the first round prepares the kernels and is slow: it must not count
+        # the first round only prepares the kernels, so it must not count: here its bf16 product is made to look
+        # a thousand times faster, which would turn every case to bf16 if it did
         first = len([d for d in timed if d == dtype]) == 1
-        return (fp32_s if dtype == torch.float32 else bf16_s) * (10 if first else 1)
+        return fp32_s if dtype == torch.float32 else bf16_s / (1000 if first else 1)
 
     monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: native)
     monkeypatch.setattr(hardware, "matmul_seconds", matmul_seconds)
@@ -52,7 +53,7 @@ def test_a_cpu_computes_in_bf16_only_where_it_measured_a_clear_win(native, fp32_
         hardware.cpu_bf16_is_faster.cache_clear()
 
 
-def test_the_timed_product_runs_in_the_precision_asked():
+def test_the_timing_is_a_short_positive_duration_in_both_precisions():
     for dtype in (torch.float32, torch.bfloat16):
         assert 0 < hardware.matmul_seconds(dtype, rows=8) < 5
 

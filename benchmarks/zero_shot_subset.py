@@ -65,14 +65,20 @@ def spread(scores: dict, labels: dict, sizes: list[int], draws: int) -> None:
               f"   {np.percentile(mccs, 5):.3f}     {min(mccs):.3f}")
 
 
-def simulate(sizes: list[int], draws: int) -> None:
+def simulated(auc: float, rng, sizes=(("train", 8551), ("validation", 1043)), acceptable: float = 0.704):
+    """(scores, labels) per split: unit normals, the acceptable sentences' shifted so that a random pair of one
+    acceptable and one unacceptable sentence is ranked right with probability ``auc`` (the ROC-AUC)."""
     from scipy.stats import norm
 
+    shift = np.sqrt(2) * norm.ppf(auc)  # the difference of the two normals has sd sqrt(2)
+    labels = {split: (rng.random(n) < acceptable).astype(int) for split, n in sizes}
+    return {split: rng.normal(shift * y, 1.0) for split, y in labels.items()}, labels
+
+
+def simulate(sizes: list[int], draws: int) -> None:
     rng = np.random.default_rng(0)
     for auc in (0.55, 0.6, 0.65, 0.7):
-        shift = np.sqrt(2) * norm.ppf(auc)  # two unit normals this far apart rank a random pair right with p = auc
-        labels = {split: (rng.random(n) < 0.704).astype(int) for split, n in (("train", 8551), ("validation", 1043))}
-        scores = {split: rng.normal(shift * y, 1.0) for split, y in labels.items()}
+        scores, labels = simulated(auc, rng)
         print(f"\nsimulated scores, ROC-AUC {auc}; {draws} random subsets per size")
         spread(scores, labels, sizes, draws)
 

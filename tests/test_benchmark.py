@@ -190,3 +190,15 @@ def test_zero_shot_subset_spread_fits_thresholds_as_notebook_01_does(capsys):
     subset.spread(noise, labels, [20], draws=20)
     row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("    20"))
     assert abs(float(row[4])) < 0.1 and float(row[2]) > 0.05  # mean MCC near 0; the threshold's sd is wide
+
+
+def test_zero_shot_subset_simulates_scores_of_the_roc_auc_asked():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    subset = _from_file("zero_shot_subset")
+    rng = np.random.default_rng(1)
+    for auc in (0.5, 0.6, 0.7, 0.9):
+        scores, labels = subset.simulated(auc, rng, sizes=(("train", 20000),))
+        assert abs(roc_auc_score(labels["train"], scores["train"]) - auc) < 0.01
+        assert abs(labels["train"].mean() - 0.704) < 0.01  # CoLA's share of acceptable sentences

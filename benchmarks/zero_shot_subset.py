@@ -97,19 +97,18 @@ def main(argv=None) -> int:
     files = cola_files(args.data)
     if files.hub or files.saved:
         sys.exit("give --data a folder of CoLA's release files (tab-separated), not the hub or a saved dataset")
-    train, validation = ([row for path in files.labeled[split] for row in read_labeled_tsv(Path(path))]
-                         for split in ("train", "validation"))
+    rows = {split: [row for path in files.labeled[split] for row in read_labeled_tsv(Path(path))]
+            for split in ("train", "validation")}
+    labels = {split: np.array([row["label"] for row in split_rows]) for split, split_rows in rows.items()}
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
-    unigram = unigram_logprobs(tokenizer, [row["sentence"] for row in train])
+    unigram = unigram_logprobs(tokenizer, [row["sentence"] for row in rows["train"]])
     started = time.perf_counter()
-    scores = {split: score_sentences(model, tokenizer, [row["sentence"] for row in rows], unigram)
-              for split, rows in (("train", train), ("validation", validation))}
-    per_sentence = (time.perf_counter() - started) / (len(train) + len(validation))
-    labels = {split: np.array([row["label"] for row in rows]) for split, rows in (("train", train), ("validation",
-                                                                                                     validation))}
-    print(f"{args.model}: {len(train):,} training and {len(validation):,} validation sentences scored, "
-          f"{1000 * per_sentence:.1f} ms a sentence; {args.draws} random subsets per size")
+    scores = {split: score_sentences(model, tokenizer, [row["sentence"] for row in split_rows], unigram)
+              for split, split_rows in rows.items()}
+    per_sentence = (time.perf_counter() - started) / sum(len(split_rows) for split_rows in rows.values())
+    print(f"{args.model}: {len(rows['train']):,} training and {len(rows['validation']):,} validation sentences "
+          f"scored, {1000 * per_sentence:.1f} ms a sentence; {args.draws} random subsets per size")
     for name in SCORE_NAMES:
         print(f"\n{name}:")
         spread({split: values[name] for split, values in scores.items()}, labels, sizes, args.draws)

@@ -233,10 +233,9 @@ def _comparison_section(comparison, differences=None) -> list[str]:
             low, high = values["95% low"], values["95% high"]
             lines.append(f"| {name} | {values['difference']:+.3f} | {low:+.2f} to {high:+.2f} | "
                          f"{_reading(low, high)} |")
-    lines += ["", "The untrained head is the base model with a freshly initialised classification head (before "
-              "training): a random rule whose MCC can land away from 0 by luck. The zero-shot baseline (when listed) "
-              "thresholds the language model's own SLOR score and learns nothing. The fine-tuned row is this model; "
-              "the same caveat applies to it (its epoch was chosen on this split).", ""]
+    lines += ["", "The zero-shot baseline (when listed) is the base model's own judgement: a threshold on its SLOR "
+              "score, with no weight changed. The fine-tuned row is this model; its epoch was chosen on this split, "
+              "so its figure is optimistic.", ""]
     return lines
 
 

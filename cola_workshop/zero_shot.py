@@ -18,7 +18,7 @@ A score becomes a classifier with one threshold: predict 1 (acceptable) when ``s
 where the threshold maximises the Matthews correlation (MCC, CoLA's official metric) on the training
 split (:func:`choose_threshold`). :func:`zero_shot_baseline` does all of this and returns plain Python
 numbers and lists that ``json.dumps`` accepts as they are, so a notebook can cache them and put the
-zero-shot MCC beside the MCC of the untrained classification head and of the fine-tuned classifier.
+zero-shot MCC beside the fine-tuned classifier's.
 
 Works with any ``AutoModelForCausalLM`` (GPT-2 family, Llama-style, ...) and its tokenizer, including
 tokenizers without a pad token or without a BOS token. The tokenizer passed in is never modified.

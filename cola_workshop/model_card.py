@@ -216,7 +216,7 @@ def _comparison_section(comparison, differences=None) -> list[str]:
     rows = _comparison_rows(comparison)
     with_intervals = any("95% low" in values for values in rows.values())
     lines = ["## Did fine-tuning help?", "",
-             "Notebook 06 scored these models on the same validation split"
+             "Every model below was scored on the same validation sentences"
              + (" (95% bootstrap intervals: sentences resampled with replacement):" if with_intervals else ":"), ""]
     if with_intervals:
         lines += ["| model | MCC | MCC, 95% interval | accuracy |", "|---|---|---|---|"]

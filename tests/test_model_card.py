@@ -144,14 +144,14 @@ def test_notebook_06_card_adds_the_comparison_in_its_own_stage(tmp_path):
     settings = _settings(tmp_path, "tiny")
     stage = _train(settings)
     before = (stage / "model" / "README.md").read_bytes()
-    comparison = pd.DataFrame({"untrained head": {"MCC": 0.0512, "accuracy": 0.69}, "zero-shot (SLOR)": {"MCC": 0.1971, "accuracy": 0.5375},
+    comparison = pd.DataFrame({"zero-shot (SLOR)": {"MCC": 0.1971, "accuracy": 0.5375},
                                "fine-tuned": {"MCC": 0.31234, "accuracy": 0.7181}}).T
     with save_stage(settings, "06_usage") as folder:
         update_model_card(settings, folder, comparison)
     card = settings.stage_dir("06_usage") / COMPARISON_CARD
     text = card.read_text()
-    rows = [line for line in text.splitlines() if line.startswith("| untrained head") or line.startswith("| zero-shot") or line.startswith("| fine-tuned")]
-    assert rows == ["| untrained head | 0.051 | 0.690 |", "| zero-shot (SLOR) | 0.197 | 0.537 |", "| fine-tuned | 0.312 | 0.718 |"]
+    rows = [line for line in text.splitlines() if line.startswith("| zero-shot") or line.startswith("| fine-tuned")]
+    assert rows == ["| zero-shot (SLOR) | 0.197 | 0.537 |", "| fine-tuned | 0.312 | 0.718 |"]
     assert card_metrics(card) == card_metrics(stage / "model" / "README.md")
     assert (stage / "model" / "README.md").read_bytes() == before
     load_stage(settings, "05_training")  # 05's stage still intact
@@ -162,21 +162,20 @@ def test_notebook_06_card_shows_the_bootstrap_intervals_and_reads_each_paired_di
     settings = _settings(tmp_path, "tiny")
     _train(settings)
     comparison = pd.DataFrame({
-        "untrained head": {"MCC": -0.1613, "95% low": -0.2997, "95% high": 0.0, "accuracy": 0.305},
         "zero-shot (SLOR)": {"MCC": 0.0, "95% low": 0.0, "95% high": 0.0, "accuracy": 0.32},
         "fine-tuned": {"MCC": 0.1328, "95% low": -0.011, "95% high": 0.2701, "accuracy": 0.605},
     }).T
     differences = {
-        "fine-tuned minus untrained head": {"difference": 0.2942, "95% low": 0.1014, "95% high": 0.4744},
+        "fine-tuned minus a weaker baseline": {"difference": 0.2942, "95% low": 0.1014, "95% high": 0.4744},
         "fine-tuned minus zero-shot (SLOR)": {"difference": 0.1328, "95% low": -0.011, "95% high": 0.2701},
         "fine-tuned minus a better baseline": {"difference": -0.2, "95% low": -0.3, "95% high": -0.1},
     }
     with save_stage(settings, "06_usage") as folder:
         update_model_card(settings, folder, comparison, differences)
     lines = (settings.stage_dir("06_usage") / COMPARISON_CARD).read_text().splitlines()
-    assert "| untrained head | -0.161 | -0.30 to 0.00 | 0.305 |" in lines
+    assert "| zero-shot (SLOR) | 0.000 | 0.00 to 0.00 | 0.320 |" in lines
     assert "| fine-tuned | 0.133 | -0.01 to 0.27 | 0.605 |" in lines
-    assert "| fine-tuned minus untrained head | +0.294 | +0.10 to +0.47 | fine-tuning helped |" in lines
+    assert "| fine-tuned minus a weaker baseline | +0.294 | +0.10 to +0.47 | fine-tuning helped |" in lines
     assert "| fine-tuned minus zero-shot (SLOR) | +0.133 | -0.01 to +0.27 | cannot be told apart |" in lines
     assert "| fine-tuned minus a better baseline | -0.200 | -0.30 to -0.10 | the baseline did better |" in lines
 

@@ -100,13 +100,13 @@ def main(argv=None) -> int:
     rows = {split: [row for path in files.labeled[split] for row in read_labeled_tsv(Path(path))]
             for split in ("train", "validation")}
     labels = {split: np.array([row["label"] for row in split_rows]) for split, split_rows in rows.items()}
+    sentences = {split: [row["sentence"] for row in split_rows] for split, split_rows in rows.items()}
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
-    unigram = unigram_logprobs(tokenizer, [row["sentence"] for row in rows["train"]])
+    unigram = unigram_logprobs(tokenizer, sentences["train"])
     started = time.perf_counter()
-    scores = {split: score_sentences(model, tokenizer, [row["sentence"] for row in split_rows], unigram)
-              for split, split_rows in rows.items()}
-    per_sentence = (time.perf_counter() - started) / sum(len(split_rows) for split_rows in rows.values())
+    scores = {split: score_sentences(model, tokenizer, texts, unigram) for split, texts in sentences.items()}
+    per_sentence = (time.perf_counter() - started) / sum(len(texts) for texts in sentences.values())
     print(f"{args.model}: {len(rows['train']):,} training and {len(rows['validation']):,} validation sentences "
           f"scored, {1000 * per_sentence:.1f} ms a sentence; {args.draws} random subsets per size")
     for name in SCORE_NAMES:

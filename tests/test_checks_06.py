@@ -22,10 +22,15 @@ def _cells():
     return {cell.get("id"): "".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text())["cells"]}
 
 
+def _tagged_cells():
+    """(tags, source) of every cell of the committed notebook."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return [(cell["metadata"].get("tags", []), "".join(cell["source"])) for cell in cells]
+
+
 def _exercise_3():
     """(the solution cell, the check cell) of exercise 3: the last solution and check cells of the notebook."""
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    tagged = [(cell["metadata"].get("tags", []), "".join(cell["source"])) for cell in cells]
+    tagged = _tagged_cells()
     solution = [source for tags, source in tagged if "solution" in tags][-1]
     check = [source for tags, source in tagged if "check" in tags][-1]
     assert "difference_interval" in solution and "difference_interval" in check
@@ -148,8 +153,7 @@ def test_the_notebooks_vectorised_mcc_agrees_with_scikit_learn_on_every_row_even
 
 def _exercise_2():
     """(the solution cell, the check cell) of exercise 2, the threshold that maximises validation MCC."""
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    tagged = [(cell["metadata"].get("tags", []), "".join(cell["source"])) for cell in cells]
+    tagged = _tagged_cells()
     solution = next(source for tags, source in tagged if "solution" in tags and "best_threshold" in source)
     check = next(source for tags, source in tagged if "check" in tags and "best_threshold" in source)
     return solution, check

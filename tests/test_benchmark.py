@@ -36,7 +36,7 @@ train_speed = _from_file("train_speed")
 
 def test_importing_the_benchmark_runs_nothing_and_loads_neither_torch_nor_transformers():
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "import train_speed, notebook_times, recipe_run, inference_speed; "
+            "import train_speed, notebook_times, recipe_run, kernel_choices; "
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code, str(BENCHMARKS)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -206,32 +206,37 @@ def test_zero_shot_subset_simulates_scores_of_the_roc_auc_asked():
 
 
 @pytest.mark.slow
-def test_inference_speed_times_each_setting_and_batching_leaves_the_scores_alone(capsys):
+def test_kernel_choices_times_each_setting_and_batching_leaves_the_scores_alone(capsys):
     """The tiny profile's model on 40 sentences: every setting gets a time; the float32 scores do not depend on the
-    batch size and bf16's stay close to them; the export writes a model and each session level opens it."""
+    batch size or the GELU's kernel and bf16's stay close to them; both GELUs give the same loss; the export writes a
+    model and each session level opens it."""
     import re
 
-    inference_speed = _from_file("inference_speed")
+    kernel_choices = _from_file("kernel_choices")
     repo = BENCHMARKS.parent
     tiny = ["--model", str(repo / "data" / "tiny-gpt2"), "--data", str(repo / "data" / "cola_tiny")]
-    assert inference_speed.main([*tiny, "--sentences", "40", "--repeats", "1"]) == 0
+    assert kernel_choices.main([*tiny, "--sentences", "40", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == train_speed.machine_line()
     speeds = re.findall(r"float32 (\d+), bfloat16 (\d+)", out)
-    assert len(speeds) == len(inference_speed.SHAPES) and all(int(a) > 0 and int(b) > 0 for a, b in speeds)
+    assert len(speeds) == len(kernel_choices.SHAPES) and all(int(a) > 0 and int(b) > 0 for a, b in speeds)
     scoring = dict(re.findall(r"^  (\S.*?, batch \d+) +[\d.]+ s .* within ([\d.]+) of", out, flags=re.M))
     assert list(scoring) == ["float32, batch 32", "float32, batch 64", "float32, batch 128", "fused GELU, batch 32",
                              "bf16 autocast, batch 32", "bf16 weights, batch 32"]
     same_arithmetic = ("float32, batch 64", "float32, batch 128", "fused GELU, batch 32")
     assert all(float(scoring[name]) < 1e-4 for name in same_arithmetic)
-    assert all(float(scoring[name]) < 0.1 for name in ("bf16 autocast, batch 32", "bf16 weights, batch 32"))
+    assert all(0 < float(scoring[name]) < 0.1 for name in ("bf16 autocast, batch 32", "bf16 weights, batch 32"))
+    step = r"^  (gelu_new|fused GELU) +[\d.]+ s a step +\(loss without dropout ([\d.]+)\)"
+    losses = re.findall(step, out, flags=re.M)
+    assert [name for name, _ in losses] == ["gelu_new", "fused GELU"]
+    assert abs(float(losses[0][1]) - float(losses[1][1])) < 1e-4  # the same function, one kernel or five steps
     assert len(re.findall(r"export, constant folding (?:on |off) +[\d.]+ s +\((\d+) MB\)", out)) == 2
     assert len(re.findall(r"session, ORT_\w+ +[\d.]+ s", out)) == 3
 
 
-def test_inference_speed_refuses_nothing_to_time(capsys):
-    inference_speed = _from_file("inference_speed")
+def test_kernel_choices_refuses_nothing_to_time(capsys):
+    kernel_choices = _from_file("kernel_choices")
     for bad in (["--sentences", "0"], ["--repeats", "0"]):
         with pytest.raises(SystemExit):
-            inference_speed.parse_args(bad)
+            kernel_choices.parse_args(bad)
         assert "must be at least 1" in capsys.readouterr().err

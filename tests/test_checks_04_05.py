@@ -147,10 +147,14 @@ def test_05_exercise_2_rejects_the_whole_model_as_the_head(tiny_classifier):
 def exercise_3(tiny_classifier):
     """What notebook 05 holds when exercise 3 starts, on 16 real-looking sentences and the tiny model."""
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer,
+    from transformers import (AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer,
                               TrainingArguments)
 
     model, tokenizer = tiny_classifier
+    id2label = {0: "unacceptable", 1: "acceptable"}
+    model_config = AutoConfig.from_pretrained(TINY_MODEL, num_labels=2, id2label=id2label,
+                                              label2id={name: label for label, name in id2label.items()})
+    model_config.activation_function = "gelu_pytorch_tanh"  # section 2's change for GPT-2
     sentences = ["The cat sat on the mat.", "Sat the on mat cat the.", "She reads books.", "Books she reads the."]
     train = Dataset.from_dict({"sentence": sentences * 4, "label": [1, 0, 1, 0] * 4})
     train = train.map(lambda batch: tokenizer(batch["sentence"]), batched=True, remove_columns=["sentence"])
@@ -160,8 +164,8 @@ def exercise_3(tiny_classifier):
         "model": model, "tokenizer": tokenizer, "tokenized": {"train": train}, "args": args,
         "settings": SimpleNamespace(model=str(TINY_MODEL), seed=42),
         "train_result": SimpleNamespace(metrics={"train_samples_per_second": 100.0}),
-        "id2label": {0: "unacceptable", 1: "acceptable"}, "label2id": {"unacceptable": 0, "acceptable": 1},
-        "model_source": str, "AutoModelForSequenceClassification": AutoModelForSequenceClassification,
+        "id2label": id2label, "label2id": model_config.label2id, "source": str(TINY_MODEL),
+        "model_config": model_config, "AutoModelForSequenceClassification": AutoModelForSequenceClassification,
         "TrainingArguments": TrainingArguments, "Trainer": Trainer,
         "DataCollatorWithPadding": DataCollatorWithPadding,
     }

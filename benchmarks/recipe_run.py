@@ -36,6 +36,10 @@ CONFIGS = {
                  BATCH8, 1024),
 }
 
+#: The configurations of the workshop's own recipe load GPT-2 as notebook 05 does, with its GELU as one kernel
+#: (``gelu_pytorch_tanh``); the references keep GPT-2's ``gelu_new``, as the tutorials they stand for do.
+FUSED_GELU = {"workshop", "fp32", "random_order"}
+
 # ---- padding arithmetic (pure) -------------------------------------------------------------------------------
 
 
@@ -58,12 +62,24 @@ def spread(costs: list[float], count: int) -> list[int]:
 # ---- training one configuration ----------------------------------------------------------------------------
 
 
+def classifier_config(model: str, name: str, pad_token_id: int):
+    """The classifier's config for configuration ``name``: GPT-2 small's (``random``) or the checkpoint's, two labels,
+    the tokenizer's padding id, and GPT-2's GELU as one kernel where the configuration is the workshop's own."""
+    from transformers import AutoConfig, GPT2Config
+
+    config = GPT2Config(num_labels=2) if model == "random" else AutoConfig.from_pretrained(model, num_labels=2)
+    config.pad_token_id = pad_token_id
+    if name in FUSED_GELU and getattr(config, "activation_function", None) == "gelu_new":
+        config.activation_function = "gelu_pytorch_tanh"
+    return config
+
+
 def recipe_parts(outputs: Path, model: str, name: str, workdir: str, **more) -> dict:
     """Notebook 03's split and tokenizer, notebook 04's arguments with the configuration's (and ``more``)
     changes, a model."""
     import torch
     from datasets import load_from_disk
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2Config, TrainingArguments
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments
 
     saved = json.loads((outputs / "04_training_args" / "training_args.json").read_text())
     _, changes, pad_to = CONFIGS[name]
@@ -72,12 +88,11 @@ def recipe_parts(outputs: Path, model: str, name: str, workdir: str, **more) -> 
     tokenized = load_from_disk(str(outputs / "03_preprocessing" / "tokenized"))
     tokenizer = AutoTokenizer.from_pretrained(outputs / "03_preprocessing" / "tokenizer")
     torch.manual_seed(args.seed)
+    config = classifier_config(model, name, tokenizer.pad_token_id)
     if model == "random":
-        config = GPT2Config(num_labels=2, pad_token_id=tokenizer.pad_token_id)
         classifier = AutoModelForSequenceClassification.from_config(config)
     else:
-        classifier = AutoModelForSequenceClassification.from_pretrained(model, num_labels=2)
-        classifier.config.pad_token_id = tokenizer.pad_token_id
+        classifier = AutoModelForSequenceClassification.from_pretrained(model, config=config)
     return dict(args=args, train=tokenized["train"], validation=tokenized["validation"], tokenizer=tokenizer,
                 model=classifier, pad_to=pad_to)
 

@@ -84,6 +84,16 @@ def test_every_configuration_changes_only_fields_the_recipe_has():
     assert recipe_run.CONFIGS[train_speed.REFERENCE][1]["per_device_train_batch_size"] == 8
 
 
+def test_the_workshops_configurations_fuse_gpt2s_gelu_and_the_references_keep_it():
+    for model in ("random", str(BENCHMARKS.parent / "data" / "tiny-gpt2")):
+        activations = {name: recipe_run.classifier_config(model, name, 50256).activation_function
+                       for name in recipe_run.CONFIGS}
+        assert {name for name, act in activations.items() if act == "gelu_pytorch_tanh"} == recipe_run.FUSED_GELU
+        assert {act for name, act in activations.items() if name not in recipe_run.FUSED_GELU} == {"gelu_new"}
+    config = recipe_run.classifier_config("random", "workshop", 50256)
+    assert (config.num_labels, config.pad_token_id, config.n_layer) == (2, 50256, 12)  # GPT-2 small's shape
+
+
 def test_command_line_defaults_and_clear_errors(capsys, tmp_path):
     args = train_speed.parse_args([])
     assert args.names == ["workshop", "batch8"] and not args.end_to_end and args.model == "random"

@@ -1,7 +1,7 @@
 """Which kernels and settings make the workshop's arithmetic fastest on this CPU? The same work in each setting.
 
-    .venv/bin/python benchmarks/inference_speed.py                          # GPT-2 small's size, random weights
-    .venv/bin/python benchmarks/inference_speed.py --model data/tiny-gpt2 --sentences 64 --repeats 1   # a quick look
+    .venv/bin/python benchmarks/kernel_choices.py                           # GPT-2 small's size, random weights
+    .venv/bin/python benchmarks/kernel_choices.py --model data/tiny-gpt2 --sentences 64 --repeats 1   # a quick look
 
 `train_speed.py --end-to-end` says where the time goes: training, and outside it mostly imports, notebook 01's
 zero-shot scoring, notebook 06's passes of the model and its ONNX export. This times that work in one process, so
@@ -13,7 +13,7 @@ that the settings compare with each other (the first line names the CPU):
    CoLA's training split: batches of 32, 64 and 128 in float32, with GPT-2's GELU as one fused kernel, in bf16
    autocast and with the weights cast to bf16, with how far each moves a sentence's mean log-probability;
 3. a training step of the classifier (forward and backward, batches of 32 sentences), with GPT-2's GELU as
-   transformers computes it (``gelu_new``, five element-wise steps) and as one fused kernel (``gelu_pytorch_tanh``);
+   transformers computes it (``gelu_new``, several element-wise steps) and as one fused kernel (``gelu_pytorch_tanh``);
 4. notebook 06's ONNX export (the TorchScript exporter, with and without constant folding) and the creation of an
    onnxruntime session at each graph optimization level.
 

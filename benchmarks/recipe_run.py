@@ -63,14 +63,17 @@ def spread(costs: list[float], count: int) -> list[int]:
 
 
 def classifier_config(model: str, name: str, pad_token_id: int):
-    """The classifier's config for configuration ``name``: GPT-2 small's (``random``) or the checkpoint's, two labels,
-    the tokenizer's padding id, and GPT-2's GELU as one kernel where the configuration is the workshop's own."""
+    """The classifier's config for configuration ``name``: GPT-2 small's (``random``, with the tokenizer's padding id)
+    or the checkpoint's, two labels, and a GPT-2 family's tanh GELU as one kernel (``gelu_pytorch_tanh``) where the
+    configuration is the workshop's own, as five element-wise steps (``gelu_new``) where it stands for a tutorial."""
     from transformers import AutoConfig, GPT2Config
 
-    config = GPT2Config(num_labels=2) if model == "random" else AutoConfig.from_pretrained(model, num_labels=2)
-    config.pad_token_id = pad_token_id
-    if name in FUSED_GELU and getattr(config, "activation_function", None) == "gelu_new":
-        config.activation_function = "gelu_pytorch_tanh"
+    if model == "random":
+        config = GPT2Config(num_labels=2, pad_token_id=pad_token_id)
+    else:
+        config = AutoConfig.from_pretrained(model, num_labels=2)  # its padding id is set after loading
+    if getattr(config, "activation_function", None) in ("gelu_new", "gelu_pytorch_tanh"):
+        config.activation_function = "gelu_pytorch_tanh" if name in FUSED_GELU else "gelu_new"
     return config
 
 
@@ -93,6 +96,7 @@ def recipe_parts(outputs: Path, model: str, name: str, workdir: str, **more) -> 
         classifier = AutoModelForSequenceClassification.from_config(config)
     else:
         classifier = AutoModelForSequenceClassification.from_pretrained(model, config=config)
+        classifier.config.pad_token_id = tokenizer.pad_token_id
     return dict(args=args, train=tokenized["train"], validation=tokenized["validation"], tokenizer=tokenizer,
                 model=classifier, pad_to=pad_to)
 

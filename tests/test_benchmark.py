@@ -84,7 +84,7 @@ def test_every_configuration_changes_only_fields_the_recipe_has():
     assert recipe_run.CONFIGS[train_speed.REFERENCE][1]["per_device_train_batch_size"] == 8
 
 
-def test_the_workshops_configurations_fuse_gpt2s_gelu_and_the_references_keep_it():
+def test_the_workshops_configurations_fuse_gpt2s_gelu_and_the_references_keep_it(tmp_path):
     for model in ("random", str(BENCHMARKS.parent / "data" / "tiny-gpt2")):
         activations = {name: recipe_run.classifier_config(model, name, 50256).activation_function
                        for name in recipe_run.CONFIGS}
@@ -92,6 +92,13 @@ def test_the_workshops_configurations_fuse_gpt2s_gelu_and_the_references_keep_it
         assert {act for name, act in activations.items() if name not in recipe_run.FUSED_GELU} == {"gelu_new"}
     config = recipe_run.classifier_config("random", "workshop", 50256)
     assert (config.num_labels, config.pad_token_id, config.n_layer) == (2, 50256, 12)  # GPT-2 small's shape
+    from transformers import AutoConfig
+
+    saved = AutoConfig.from_pretrained(BENCHMARKS.parent / "data" / "tiny-gpt2")
+    saved.activation_function = "gelu_pytorch_tanh"  # as notebook 05 saves the fine-tuned model
+    saved.save_pretrained(tmp_path)
+    assert recipe_run.classifier_config(str(tmp_path), "batch8", 50256).activation_function == "gelu_new"
+    assert recipe_run.classifier_config(str(tmp_path), "workshop", 50256).pad_token_id is None  # set after loading
 
 
 def test_command_line_defaults_and_clear_errors(capsys, tmp_path):

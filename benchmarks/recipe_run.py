@@ -65,7 +65,7 @@ def spread(costs: list[float], count: int) -> list[int]:
 def classifier_config(model: str, name: str, pad_token_id: int):
     """The classifier's config for configuration ``name``: GPT-2 small's (``random``, with the tokenizer's padding id)
     or the checkpoint's, two labels, and a GPT-2 family's tanh GELU as one kernel (``gelu_pytorch_tanh``) where the
-    configuration is the workshop's own, as five element-wise steps (``gelu_new``) where it stands for a tutorial."""
+    configuration is the workshop's own, as several element-wise steps (``gelu_new``) where it stands for a tutorial."""
     from transformers import AutoConfig, GPT2Config
 
     if model == "random":

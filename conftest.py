@@ -40,6 +40,14 @@ def pytest_xdist_make_scheduler(config, log):
     return NotebooksTogether(config, log)
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--real-weights", action="store_true", default=False,
+        help="also collect the real-weights lane (tests marked real_weights: the full profile with the pretrained "
+             "decoder and encoder from ../shared); README's test command leaves it out",
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection, which must see the marks added here
 def pytest_collection_modifyitems(config, items):
     """Mark nbval's notebook items ``runs_notebooks`` too, and everything ``runs_notebooks`` also ``slow``, so
@@ -47,7 +55,15 @@ def pytest_collection_modifyitems(config, items):
 
     Then longest work first: the test files that execute notebooks, then the notebooks under nbval, then the
     rest, each in its collected order. pytest-xdist hands out files in this order (``--no-loadscope-reorder``),
-    so the two workers finish at about the same time."""
+    so the two workers finish at about the same time.
+
+    Tests marked ``real_weights`` (minutes each, with pretrained models) are left out unless ``--real-weights`` is
+    given: CI runs them as a lane of their own after README's test command (README, "The real-weights lane")."""
+    if not config.getoption("--real-weights"):
+        lane = [item for item in items if item.get_closest_marker("real_weights")]
+        if lane:
+            config.hook.pytest_deselected(items=lane)
+            items[:] = [item for item in items if not item.get_closest_marker("real_weights")]
     heavy_files = {item.path for item in items if item.get_closest_marker("runs_notebooks")}
     for item in items:
         if item.path.suffix == ".ipynb":

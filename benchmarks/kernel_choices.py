@@ -8,10 +8,11 @@ zero-shot scoring, notebook 06's passes of the model and its ONNX export. This t
 that the settings compare with each other (the first line names the CPU):
 
 1. matrix products of GPT-2 small's shapes (a batch of 32 sentences of 12 tokens, and a block of the output layer),
-   float32 against bfloat16;
+   float32 against bfloat16 (where the CPU has native bf16);
 2. notebook 01's zero-shot scoring (``lm_scores.sentence_logprobs``) of the first ``--sentences`` sentences of
    CoLA's training split: batches of 32, 64 and 128 in float32, with GPT-2's GELU as one fused kernel, in bf16
-   autocast and with the weights cast to bf16, with how far each moves a sentence's mean log-probability;
+   autocast and with the weights cast to bf16 (where the CPU has native bf16; ``--bf16``), with how far each moves
+   a sentence's mean log-probability;
 3. a training step of the classifier (forward and backward, batches of 32 sentences), with GPT-2's GELU as
    transformers computes it (``gelu_new``, several element-wise steps) and as one fused kernel (``gelu_pytorch_tanh``);
 4. notebook 06's ONNX export (the TorchScript exporter, with and without constant folding) and the creation of an
@@ -49,10 +50,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="CoLA's release folder (default: ../shared's, else the tiny profile's sample)")
     parser.add_argument("--sentences", type=int, default=320, help="training sentences to score (default 320)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each setting, the best kept (default 2)")
+    parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                        help="time the bf16 settings: auto (default) only where the CPU has native bf16 instructions "
+                             "(elsewhere bf16 is emulated, many times slower), on or off")
     args = parser.parse_args(argv)
     if args.sentences < 1 or args.repeats < 1:
         parser.error("--sentences and --repeats must be at least 1")
     return args
+
+
+def native_bf16() -> bool:
+    """A GPU, or a CPU with native bf16 instructions: where timing bf16 measures bf16, not its emulation."""
+    import torch
+
+    from cola_workshop.hardware import cpu_supports_bf16
+
+    return torch.cuda.is_available() or cpu_supports_bf16()
 
 
 def round_robin(repeats: int, work: dict) -> dict:
@@ -68,7 +81,7 @@ def round_robin(repeats: int, work: dict) -> dict:
     return {name: (best[name], results[name]) for name in work}
 
 
-def matmul_speeds(repeats: int) -> None:
+def matmul_speeds(repeats: int, bf16: bool) -> None:
     import torch
 
     def products(a, b, times=30):
@@ -78,14 +91,14 @@ def matmul_speeds(repeats: int) -> None:
     print("\nmatrix products of GPT-2 small's shapes, GFLOP/s")
     for rows, inner, columns in SHAPES:
         work = {}
-        for dtype in (torch.float32, torch.bfloat16):
+        for dtype in (torch.float32, torch.bfloat16) if bf16 else (torch.float32,):
             a, b = torch.randn(rows, inner).to(dtype), torch.randn(columns, inner).to(dtype)
             products(a, b, times=1)  # the kernels' first call prepares them
             work[dtype] = functools.partial(products, a, b)
         speed = {dtype: 2 * rows * inner * columns * 30 / seconds / 1e9
                  for dtype, (seconds, _) in round_robin(repeats, work).items()}
-        print(f"  {rows} x {inner} @ {inner} x {columns}: float32 {speed[torch.float32]:.0f}, "
-              f"bfloat16 {speed[torch.bfloat16]:.0f}")
+        in_bf16 = f", bfloat16 {speed[torch.bfloat16]:.0f}" if bf16 else ""
+        print(f"  {rows} x {inner} @ {inner} x {columns}: float32 {speed[torch.float32]:.0f}{in_bf16}")
 
 
 def load_models(model: str):
@@ -123,7 +136,7 @@ def with_fused_gelu(model):
     return fused
 
 
-def scoring_speeds(lm, tokenizer, sentences: list[str], repeats: int) -> None:
+def scoring_speeds(lm, tokenizer, sentences: list[str], repeats: int, bf16: bool) -> None:
     import numpy as np
     import torch
 
@@ -138,8 +151,9 @@ def scoring_speeds(lm, tokenizer, sentences: list[str], repeats: int) -> None:
     fused_gelu = with_fused_gelu(lm)
     if fused_gelu is not None:
         work["fused GELU, batch 32"] = functools.partial(mean_logprobs, fused_gelu)
-    work["bf16 autocast, batch 32"] = functools.partial(mean_logprobs, lm, bf16=True)
-    work["bf16 weights, batch 32"] = functools.partial(mean_logprobs, copy.deepcopy(lm).to(torch.bfloat16))
+    if bf16:
+        work["bf16 autocast, batch 32"] = functools.partial(mean_logprobs, lm, bf16=True)
+        work["bf16 weights, batch 32"] = functools.partial(mean_logprobs, copy.deepcopy(lm).to(torch.bfloat16))
     timed = round_robin(repeats, work)
     reference = timed["float32, batch 32"][1]
     for name, (seconds, scores) in timed.items():
@@ -224,9 +238,12 @@ def main(argv=None) -> int:
     rows = [row for path in files.labeled["train"] for row in read_labeled_tsv(Path(path))]
     sentences = [row["sentence"] for row in rows[: args.sentences]]
     print(machine_line())
-    matmul_speeds(args.repeats)
+    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and native_bf16())
+    if not bf16:
+        print("bf16 settings left out: " + ("--bf16 off" if args.bf16 == "off" else "no native bf16 on this CPU"))
+    matmul_speeds(args.repeats, bf16)
     tokenizer, lm, classifier = load_models(args.model)
-    scoring_speeds(lm, tokenizer, sentences, args.repeats)
+    scoring_speeds(lm, tokenizer, sentences, args.repeats, bf16)
     training_step_speeds(classifier, tokenizer, sentences, args.repeats)
     onnx_speeds(classifier, tokenizer, args.repeats)
     return 0

@@ -94,7 +94,7 @@ def _readme_block(title: str) -> str:
 
 def test_ci_runs_exactly_the_readme_setup_and_test_commands():
     ci = (ROOT / ".ci" / "run").read_text()
-    for title in ("Set up", "Test"):
+    for title in ("Set up", "Test", "The real-weights lane"):
         command = _readme_block(title)
         assert command in ci, f"`.ci/run` must run README's {title.lower()} command: {command}"
 

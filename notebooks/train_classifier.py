@@ -154,7 +154,8 @@ def main(argv=None):
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics = trainer.evaluate()  # the kept (best) epoch's model, on the validation data
-    eval_metrics = {key.removeprefix("eval_"): value for key, value in metrics.items()}
+    eval_metrics = {key.removeprefix("eval_"): value for key, value in metrics.items() if key != "epoch"}
+    eval_metrics["kept_checkpoint"] = os.path.basename(trainer.state.best_model_checkpoint or "")  # its epoch's
     trainer.save_model(args.output_dir)  # the main process writes the model and its tokenizer
     if trainer.is_world_process_zero():
         with open(os.path.join(args.output_dir, "eval_metrics.json"), "w") as file:

@@ -24,6 +24,15 @@ def is_causal_lm(name: str) -> bool:
     return any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures)
 
 
+def has_question_answering_class(config) -> bool:
+    """True when transformers has an extractive question-answering class for this configuration's architecture, so
+    that ``AutoModelForQuestionAnswering.from_pretrained`` can load it (GPT-2, Llama, BERT: yes; Gemma, Phi, OLMo:
+    no, and it would stop with "Unrecognized configuration class")."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
+
+    return config.model_type in MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
+
+
 def save_for_offline(name: str, folder: Path) -> Path:
     """Download hub model ``name`` (config, tokenizer, safetensors weights) into ``folder`` for ``--model folder``."""
     from huggingface_hub import snapshot_download

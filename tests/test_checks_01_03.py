@@ -181,17 +181,51 @@ def test_01_body_check_of_the_saved_baseline_passes_and_fails():
     fails(code, "one each", zero_shot=good, validation=list(range(6)))
 
 
+def baseline_with_auc(scores, labels, threshold, auc):
+    baseline = saved_baseline(scores, labels, threshold)
+    baseline["eval"]["mean_logprob"], baseline["eval"]["pred_mean_logprob"] = scores, baseline["eval"]["pred_slor"]
+    for name in ("mean_logprob", "slor"):
+        baseline["metrics"][name] = {**baseline["metrics"]["slor"], "eval_roc_auc": auc}
+    return baseline
+
+
 def test_01_collapse_sentence_says_when_the_rule_is_a_constant(capsys):
     code = body_cell("01_goal.ipynb", "(a constant)")
     scores, labels = [0.1, 2.0, 3.5, 1.0], [0, 1, 1, 0]
     for threshold, expected in ((9.0, "predicts only 'unacceptable' (a constant)"), (1.5, "predicts both classes")):
-        baseline = saved_baseline(scores, labels, threshold)
-        baseline["eval"]["mean_logprob"], baseline["eval"]["pred_mean_logprob"] = scores, baseline["eval"]["pred_slor"]
-        for name in ("mean_logprob", "slor"):
-            baseline["metrics"][name] = {**baseline["metrics"]["slor"], "eval_roc_auc": 1.0}
-        run(code, zero_shot=baseline)
+        run(code, zero_shot=baseline_with_auc(scores, labels, threshold, 1.0))
         out = capsys.readouterr().out
-        assert out.count(expected) == 2 and out.count("above chance") == 2, out
+        assert out.count(expected) == 2 and out.count("its ranking is above chance") == 2, out
+
+
+@pytest.mark.parametrize(("auc", "verdict"), [(0.43, "within chance"), (0.62, "above chance"), (0.38, "below chance")])
+def test_01_chance_sentence_follows_the_roc_auc_interval(auc, verdict, capsys):
+    """With CoLA-like class sizes (136 acceptable, 64 not, the tiny validation split) a ROC-AUC of 0.43 is within
+    chance: its 95% interval, about 0.34 to 0.52, holds 0.5; 0.62 and 0.38 lie outside."""
+    code = body_cell("01_goal.ipynb", "(a constant)")
+    labels = [1] * 136 + [0] * 64
+    run(code, zero_shot=baseline_with_auc([float(i) for i in range(200)], labels, 50.0, auc))
+    out = capsys.readouterr().out
+    assert out.count(f"its ranking is {verdict} (ROC-AUC {auc:.2f}, 95% interval") == 2, out
+    low, high = (float(x) for x in out.split("95% interval ")[1].split(")")[0].split(" to "))
+    assert low < auc < high and (low <= 0.5 <= high) == (verdict == "within chance")
+
+
+def test_01_roc_auc_interval_agrees_with_a_bootstrap():
+    """Hanley & McNeil's interval, as notebook 01 computes it, is about as wide as a bootstrap percentile interval."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    namespace = run(body_cell("01_goal.ipynb", "(a constant)"), zero_shot=None)
+    rng = np.random.default_rng(0)
+    labels = np.array([1] * 136 + [0] * 64)
+    scores = rng.normal(0.4 * labels, 1.0)
+    auc = roc_auc_score(labels, scores)
+    low, high = namespace["auc_interval"](auc, 136, 64)
+    draws = rng.integers(0, 200, size=(1000, 200))
+    boot = [roc_auc_score(labels[d], scores[d]) for d in draws if 0 < labels[d].sum() < 200]
+    boot_low, boot_high = np.percentile(boot, [2.5, 97.5])
+    assert abs(low - boot_low) < 0.02 and abs(high - boot_high) < 0.02, (low, high, boot_low, boot_high)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -233,6 +233,69 @@ def test_01_roc_auc_interval_agrees_with_a_bootstrap():
 # --------------------------------------------------------------------------------------------------
 
 
+def committed_validation():
+    """The tiny profile's validation labels as notebook 02 reads them: in-domain rows first (100 + 100, 68% of each
+    acceptable, so the whole split's share is also each part's)."""
+    import pandas as pd
+
+    raw = REPO_ROOT / "data" / "cola_tiny" / "raw"
+    parts = [pd.read_csv(raw / name, sep="\t", header=None, quoting=3, names=["source", "label", "mark", "sentence"])
+             for name in ("in_domain_dev.tsv", "out_of_domain_dev.tsv")]
+    return pd.concat(parts, ignore_index=True)[["sentence", "label"]], len(parts[0])
+
+
+def reference_part_shares(labels, n_in_domain):
+    return {"in-domain": labels[:n_in_domain].mean(), "out-of-domain": labels[n_in_domain:].mean()}
+
+
+def test_02_exercise_1_passes_any_correct_way_of_computing_the_shares(capsys):
+    frame, n = committed_validation()
+    assert reference_part_shares(frame["label"], n) == {"in-domain": 0.68, "out-of-domain": 0.68}
+
+    def by_counting(labels, n_in_domain):
+        labels = list(labels)
+        first, rest = labels[:n_in_domain], labels[n_in_domain:]
+        return {"out-of-domain": rest.count(1) / len(rest), "in-domain": first.count(1) / len(first)}
+
+    for answer in (reference_part_shares, by_counting):
+        run(check_cell("02_exploration.ipynb", 1), frames={"validation": frame}, n_in_domain=n, part_shares=answer)
+        assert capsys.readouterr().out.startswith("Correct: in-domain 68.0% acceptable, out-of-domain 68.0%")
+
+
+def test_02_exercise_1_fails_the_whole_split_share():
+    frame, n = committed_validation()
+
+    def whole_split(labels, n_in_domain):
+        return {"in-domain": labels.mean(), "out-of-domain": labels.mean()}
+
+    fails(check_cell("02_exploration.ipynb", 1), "the in-domain share is not right",
+          frames={"validation": frame}, n_in_domain=n, part_shares=whole_split)
+
+
+def test_02_exercise_1_fails_swapped_parts():
+    frame, n = committed_validation()
+
+    def swapped(labels, n_in_domain):
+        return {"in-domain": labels[n_in_domain:].mean(), "out-of-domain": labels[:n_in_domain].mean()}
+
+    fails(check_cell("02_exploration.ipynb", 1), "the in-domain share is not right",
+          frames={"validation": frame}, n_in_domain=n, part_shares=swapped)
+
+
+def test_02_exercise_1_fails_a_split_point_other_than_the_argument_and_a_stub():
+    frame, n = committed_validation()
+
+    def this_runs_split(labels, n_in_domain):  # the notebook's n_in_domain, whatever the argument
+        return reference_part_shares(labels, n)
+
+    fails(check_cell("02_exploration.ipynb", 1), "share is not right",
+          frames={"validation": frame}, n_in_domain=n, part_shares=this_runs_split)
+    fails(check_cell("02_exploration.ipynb", 1), "define a function part_shares",
+          frames={"validation": frame}, n_in_domain=n, part_shares=None)
+    fails(check_cell("02_exploration.ipynb", 1), "two keys",
+          frames={"validation": frame}, n_in_domain=n, part_shares=lambda labels, n_in_domain: {"all": 0.68})
+
+
 def test_02_exercise_3_needs_the_best_length_rule():
     import pandas as pd
 

@@ -161,12 +161,13 @@ def _describe_data(facts: dict) -> list[str]:
     rows = facts["data_facts"].get("rows", {})
     if rows:
         used = "all" if facts["max_train_samples"] is None else f"a seeded random subset of {facts['max_train_samples']:,}"
-        lines.append(f"- Training: the `train` split ({_count(rows.get('train'))} sentences; {used} used).")
+        lines.append(f"- Training: the `train` split ({_count(rows.get('train'))} sentences; {used} used), less a "
+                     "stratified 10% held out as the selection split, which chose the epoch kept.")
         in_domain, validation = facts["data_facts"].get("in_domain_validation_rows"), rows.get("validation")
         both = isinstance(in_domain, int) and isinstance(validation, int)
         parts = f": {in_domain:,} in-domain + {validation - in_domain:,} out-of-domain" if both else ""
         lines.append(f"- Validation: the `validation` split ({_count(validation)} sentences{parts}): the scores "
-                     "below, and the choice of the epoch kept.")
+                     "below, computed once, after training; it chose nothing.")
         lines.append(f"- Test: {_count(rows.get('test'))} sentences without labels (GLUE keeps them): not used.")
     lines.append(f"- Sentences are cut to {facts['max_length']} tokens.")
     return lines
@@ -178,7 +179,7 @@ def _training_rows(facts: dict) -> list[tuple[str, str]]:
         return []
     warmup = args.get("warmup_steps", 0)
     warmup = f"{warmup:.0%} of the steps" if isinstance(warmup, float) and 0 < warmup < 1 else f"{warmup} steps"
-    best = f"the best validation `{args.get('metric_for_best_model')}`" if args.get("load_best_model_at_end") else "the last"
+    best = f"the best selection-split `{args.get('metric_for_best_model')}`" if args.get("load_best_model_at_end") else "the last"
     return [
         ("learning rate", f"{args.get('learning_rate')} ({args.get('lr_scheduler_type')} schedule, warm-up {warmup})"),
         ("batch size", f"{args.get('per_device_train_batch_size')} per device"),
@@ -234,8 +235,8 @@ def _comparison_section(comparison, differences=None) -> list[str]:
             lines.append(f"| {name} | {values['difference']:+.3f} | {low:+.2f} to {high:+.2f} | "
                          f"{_reading(low, high)} |")
     lines += ["", "The zero-shot baseline (when listed) is the base model's own judgement: a threshold on its SLOR "
-              "score, with no weight changed. The fine-tuned row is this model; its epoch was chosen on this split, "
-              "so its figure is optimistic.", ""]
+              "score, with no weight changed. The fine-tuned row is this model; its epoch was chosen on the "
+              "selection split, held out from training, not on these sentences.", ""]
     return lines
 
 
@@ -276,8 +277,8 @@ def render_card(facts: dict, comparison=None, differences=None) -> str:
     if "accuracy" in metrics:
         lines.append(f"| accuracy | {metrics['accuracy']:.3f} |")
     lines += ["", "MCC is CoLA's official metric: 0 is guessing, 1 perfect; unlike accuracy it is not flattered by "
-              "the majority label (most CoLA sentences are acceptable). The epoch kept was chosen by this same "
-              "validation MCC, so the figure is slightly optimistic.", ""]
+              "the majority label (most CoLA sentences are acceptable). The epoch kept was chosen on the selection "
+              "split, so these sentences score the model once, unbiased by that choice.", ""]
     if comparison is not None:
         lines += _comparison_section(comparison, differences)
     lines += _use_and_limits(facts)

@@ -132,6 +132,11 @@ _PROFILE_DEFAULTS = {
 }
 
 
+def profile_defaults(profile: str) -> dict:
+    """The values a profile starts from, before flags and WORKSHOP_* variables."""
+    return dict(_PROFILE_DEFAULTS[profile])
+
+
 def display_path(value: str | Path) -> str:
     """A path relative to the repository root when it lies inside it (stable across machines)."""
     text = str(value)

@@ -33,6 +33,22 @@ def has_question_answering_class(config) -> bool:
     return config.model_type in MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
 
 
+def skipped_sections(config) -> list[str]:
+    """The notebook sections a model with this configuration skips, each saying why; empty when it runs them all.
+
+    Any checkpoint with a sequence-classification class runs all six notebooks; a section that needs an ability
+    the model lacks says so in one sentence and the notebook goes on (notebooks 01 and 06 ask the same questions).
+    """
+    architectures = config.architectures or []
+    skipped = []
+    if not any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures):
+        skipped.append("01 and 06: the zero-shot baseline and text generation (not a left-to-right language model)")
+    if not has_question_answering_class(config):
+        skipped.append(f"01 and 06: question answering (transformers has no question-answering class for "
+                       f"{config.model_type!r})")
+    return skipped
+
+
 def save_for_offline(name: str, folder: Path) -> Path:
     """Download hub model ``name`` (config, tokenizer, safetensors weights) into ``folder`` for ``--model folder``."""
     from huggingface_hub import snapshot_download

@@ -77,6 +77,17 @@ def check_sources(settings: Settings) -> None:
         data_module.detect_layout(folder)  # DataFormatError names the layouts it accepts
 
 
+def sections_to_skip(settings: Settings, stages: list[str]) -> list[str]:
+    """The sections of these stages that the model will skip (``models.skipped_sections``), read from a local
+    checkpoint's configuration; nothing for a hub id (its configuration is read in the notebooks)."""
+    from transformers import AutoConfig
+
+    folder = local_checkpoint(settings.model)
+    if folder is None or not {"01_goal", "06_usage"} & set(stages):
+        return []
+    return models.skipped_sections(AutoConfig.from_pretrained(str(folder), trust_remote_code=False))
+
+
 def stage_range(first: str | None, last: str | None) -> list[str]:
     """The stages from ``first`` to ``last`` (inclusive); each may be '03', '3' or '03_preprocessing'."""
     names = []
@@ -133,7 +144,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     notebook_paths(stages, notebooks_dir)  # all present before anything runs
     with hold_outputs(settings.outputs):  # OutputsBusyError at once while another run holds the folder
         print(settings.describe())
-        print(f"stages  : {stages[0]} to {stages[-1]}\n")
+        print(f"stages  : {stages[0]} to {stages[-1]}")
+        for section in sections_to_skip(settings, stages):
+            print(f"skips   : {section}")
+        print()
         return run_notebooks(settings, stages, notebooks_dir, timeout=args.timeout, html=args.html)
 
 

@@ -9,6 +9,8 @@ lesson. It checks, without downloading any model or dataset:
 - kit: whether an offline kit (``cola-workshop prefetch --to DIR``: ``DIR/model`` and ``DIR/data``) or the
   folders given to ``--model`` / ``--data`` are complete: config, tokenizer, untruncated safetensors weights,
   every split of the saved dataset;
+- sections: which notebook sections the model will skip, each saying why (an encoder has no zero-shot
+  baseline; some architectures have no question-answering class), when its configuration can be read offline;
 - disk: free space under the outputs folder against what training the chosen model needs (the estimate of
   ``artifacts.require_disk_space``, which notebook 05 enforces before it trains).
 
@@ -27,6 +29,7 @@ from .. import environment
 from ..artifacts import ArtifactError, require_disk_space
 from ..data import HUB_CONFIG, HUB_ID, DataFormatError, detect_layout
 from ..hub import OFFLINE_FIX, hub_endpoint, hub_reachable
+from ..models import skipped_sections
 from ..settings import Settings, display_path, local_folder
 from ..sources import ModelSourceError, local_checkpoint
 from ..weights import IncompleteError, checkpoint_parameters
@@ -213,6 +216,24 @@ def check_versions() -> Finding:
     return Finding(OK, "versions", f"{line} (tested)")
 
 
+def check_sections(settings: Settings, reachable: bool) -> Finding | None:
+    """Which notebook sections this model will skip (an encoder: the zero-shot baseline; an architecture without a
+    question-answering class: question answering); None when its configuration cannot be read without a network."""
+    from transformers import AutoConfig
+
+    folder = local_folder(settings.model)
+    if folder is None and not reachable and model_cached(settings.model) is None:
+        return None
+    try:
+        config = AutoConfig.from_pretrained(str(folder or settings.model), trust_remote_code=False)
+    except (OSError, ValueError):
+        return None  # the kit and hub checks say what is wrong with the model
+    skipped = skipped_sections(config)
+    if not skipped:
+        return Finding(OK, "sections", "this model runs every section of the six notebooks")
+    return Finding(OK, "sections", "this model skips " + "; ".join(skipped))
+
+
 def check_device(settings: Settings) -> Finding:
     return Finding(OK, "device", f"{environment.device_line(settings)} (profile {settings.profile})")
 
@@ -251,6 +272,8 @@ def diagnose(settings: Settings, kit: str | None = None, model: str | None = Non
     if model_dir or data_dir:
         findings.append(check_kit(model_dir, data_dir, label))
     findings.append(check_hub(settings, reachable))
+    sections = check_sections(settings, reachable)
+    findings += [sections] if sections else []
     findings.append(check_disk(settings, parameter_count(settings, reachable)))
     return findings
 

@@ -1,13 +1,14 @@
-"""Notebook 06's exercise 3 check: any correct bootstrap of a difference in MCC passes, the usual wrong ones fail.
+"""Notebook 06's exercise checks: any correct answer passes, the usual wrong ones fail.
 
-The check cell and the reference solution are read from the committed notebook and run here on made-up labels and
-predictions, with the names the notebook defines before them (``mcc_of_rows`` from its section 4). Milliseconds to
-seconds: no model, no kernel.
+The check cells and reference solutions are read from the committed notebook and run here on made-up data, with the
+names the notebook defines before them (``mcc_of_rows`` from its section 4, ``acceptable`` from its section 3, and a
+made-up ``classifier`` that answers as the pipeline does). Milliseconds to seconds: no model, no kernel.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -204,3 +205,87 @@ def test_exercise_2_check_fails_the_usual_wrong_answers(threshold_namespace, ans
     }[answer])
     with pytest.raises(AssertionError, match=hint):
         exec(check, threshold_namespace)
+
+
+# --------------------------------------------------------------------------------------------------
+# Exercise 1: a minimal pair
+# --------------------------------------------------------------------------------------------------
+
+
+def _exercise_1():
+    """(the solution cell, the check cell) of exercise 1, the learner's own minimal pair."""
+    tagged = _tagged_cells()
+    solution = next(source for tags, source in tagged if "solution" in tags and "my_pair" in source)
+    check = next(source for tags, source in tagged if "check" in tags and "my_pair" in source)
+    return solution, check
+
+
+def _acceptable():
+    """Section 3's helper that reads P(acceptable) from the pipeline's results (the cell's def, alone)."""
+    source = next(s for s in _cells().values() if "def acceptable(results)" in s)
+    namespace = {}
+    exec("def acceptable" + source.split("def acceptable", 1)[1].split("\n\n\n")[0], namespace)
+    return namespace["acceptable"]
+
+
+def _made_up_classifier(sentences, **kwargs):
+    """What pipeline("text-classification", top_k=None) returns for a list, with a made-up P(acceptable)."""
+    results = []
+    for sentence in sentences:
+        p = 0.05 + 0.9 * (zlib.crc32(sentence.encode()) % 1000) / 1000
+        results.append([{"label": "acceptable", "score": p}, {"label": "unacceptable", "score": 1 - p}])
+    return results
+
+
+@pytest.fixture
+def pair_namespace():
+    return {"classifier": _made_up_classifier, "acceptable": _acceptable()}
+
+
+def _check_pair(namespace, first, second):
+    _, check = _exercise_1()
+    pair = [first, second]
+    namespace["my_pair"] = dict(zip(pair, namespace["acceptable"](_made_up_classifier(pair))))
+    exec(check, namespace)
+
+
+def test_exercise_1_takes_the_reference_solution(pair_namespace, capsys):
+    solution, check = _exercise_1()
+    exec(solution, pair_namespace)
+    exec(check, pair_namespace)
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Correct: the model prefers")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("The dogs bark.", "The dogs barks."),  # one word changed
+    ("The dogs bark loudly.", "The dogs bark."),  # one word removed, the full stop moving with it
+    ("She read the book.", "She read the the book."),  # one word added
+    ("Who did you see?", "Who you did see?"),  # two neighbouring words swapped
+    ("The cat chased the mouse.", "The mouse chased the cat."),  # two words swapped, apart
+    ("The dogs bark.", "the dogs barks"),  # case and punctuation aside
+    ("I don't know him.", "I don't knows him."),  # contractions stay one word
+])
+def test_exercise_1_takes_any_minimal_pair(pair_namespace, capsys, first, second):
+    _check_pair(pair_namespace, first, second)
+    assert capsys.readouterr().out.startswith("Correct:")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("The children were singing in the garden.", "Colourless green ideas sleep furiously."),  # two sentences
+    ("The dogs bark.", "The dogs bark!"),  # no word changed
+    ("The children were singing in the garden.", "The children was singing the garden in."),  # two edits
+    ("The dogs bark.", "The cats barks."),  # two words changed
+])
+def test_exercise_1_check_fails_two_sentences_that_are_not_a_minimal_pair(pair_namespace, first, second):
+    with pytest.raises(AssertionError, match="one small edit"):
+        _check_pair(pair_namespace, first, second)
+
+
+def test_exercise_1_check_fails_the_stub_and_probabilities_not_from_classifier(pair_namespace):
+    _, check = _exercise_1()
+    pair_namespace["my_pair"] = None
+    with pytest.raises(AssertionError, match="store"):
+        exec(check, pair_namespace)
+    pair_namespace["my_pair"] = {"The dogs bark.": 0.9, "The dogs barks.": 0.1}
+    with pytest.raises(AssertionError, match="not classifier's P"):
+        exec(check, pair_namespace)

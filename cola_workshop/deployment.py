@@ -1,26 +1,16 @@
-"""Deployment plumbing for notebook 06: a quiet export, a latency timer and file sizes.
+"""Deployment plumbing: a quiet block for timed exports, a latency timer and file sizes.
 
 The lesson itself (``torch.onnx.export(...)``, ``onnxruntime.InferenceSession(...).run(...)``) is written out in
-notebook 06, where a learner can copy it. What stays here is what is not the lesson:
+notebook 06, where a learner can copy it: PyTorch's TorchDynamo-based exporter (its default), with
+``dynamic_shapes`` for variable batch and sequence axes, its progress and warnings shown as they come. What stays
+here is what is not the lesson:
 
-* :func:`quiet` silences what the exporter prints and warns about while it works. ``torch.onnx.export(...,
-  dynamo=False)`` (the TorchScript exporter, which notebook 06 uses) warns that it is deprecated and prints
-  ``TracerWarning`` notes about transformers' mask code; nbval compares a cell's streams, so they would also
-  make the check flaky. Errors still raise.
+* :func:`quiet` silences what a block prints and warns about. Notebook 06 does not use it; the benchmark
+  (``benchmarks/kernel_choices.py``) does, around the exports it times. Errors still raise.
 * :func:`latency_per_sentence`: the median time of one call per sentence.
 * :func:`file_size_mb`: a file (with its ``.data`` external weights, if any) or a folder, in MB.
 
-Why notebook 06 exports with the TorchScript exporter (``dynamo=False``), measured with a GPT-2-small sized
-classifier (``GPT2ForSequenceClassification(GPT2Config())``, 124M parameters, random weights, GPT-2's real
-tokenizer), torch 2.13, onnxscript 0.7, on an Intel Xeon (2 cores, AVX512-BF16) shared with other jobs (load
-average 13 to 17), two runs each: ``dynamo=False`` took 22.5 and 41.4 s including writing the 498 MB file;
-``dynamo=True`` (the ``torch.export``-based default) took 106 to 151 s (82 to 137 s to trace and translate, most
-of it in ``torch.export``'s symbolic-shape tracing, which does not depend on the weights, then 13 to 33 s to
-write the file). Both matched PyTorch's logits within 1.1e-6 on a padded batch. On the tiny profile's model the
-export cell of notebook 06 took 2.8 s against 46.6 s with ``dynamo=True`` (same machine, same load). The TorchScript exporter records the dynamic ``batch`` and
-``sequence`` axes from ``dynamic_axes``; notebook 06 traces a padded batch of two sentences of different lengths,
-so that the graph holds the padding-aware pooling of GPT-2's last real token (``tests/test_deployment.py`` runs the
-same recipe on batches of other sizes and lengths).
+How long each exporter takes on which CPU is in ``benchmarks/README.md`` ("ONNX export: the supported exporter").
 
 Public API::
 

@@ -1,15 +1,21 @@
-"""Notebook 06's ONNX recipe, and the plumbing left in cola_workshop.deployment (quiet, latency, file size).
+"""Notebook 06's ONNX recipe, and the plumbing in cola_workshop.deployment (quiet, latency, file size).
 
-The export itself is written out in notebook 06 (``torch.onnx.export(..., dynamo=False, dynamic_axes=...)``);
-:func:`export_like_notebook_06` repeats that cell, so that the recipe is tested on what nbval never feeds it:
-batches of other sizes, sentences longer than the traced example, a batch of one, and Llama- and BERT-style
-classifiers (``--model``). Everything is built offline: a byte-level BPE tokenizer trained on a few sentences
-(GPT-2's kind of tokenizer, ``<|endoftext|>`` as EOS and pad token) and small randomly initialised models.
+The export itself is written out in notebook 06 (``torch.onnx.export(..., dynamic_shapes=..., external_data=False)``,
+the TorchDynamo-based exporter, PyTorch's default); :func:`export_like_notebook_06` repeats that cell, so that the
+recipe is tested on what nbval never feeds it: batches of other sizes, sentences longer than the traced example, a
+batch of one, a tokenizer that pads on the left, and Llama- and BERT-style classifiers (``--model``). Everything is
+built offline: a byte-level BPE tokenizer trained on a few sentences (GPT-2's kind of tokenizer, ``<|endoftext|>``
+as EOS and pad token) and small randomly initialised models. Each export takes seconds (7 to 20 s per model on a
+shared 2-core CPU), so the tests that export are marked ``slow``; the quick lane keeps the checks of the notebook's
+cell and of the plumbing.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +46,7 @@ SENTENCES = [
 LONG_SENTENCE = " ".join(CORPUS)  # many more tokens than the traced example
 EXAMPLE = ["A sentence to trace the model with.", "Short one."]  # notebook 06's example batch
 INPUT_NAMES = ["input_ids", "attention_mask"]
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_usage.ipynb"
 
 
 def export_like_notebook_06(model, tokenizer, path):
@@ -47,14 +54,17 @@ def export_like_notebook_06(model, tokenizer, path):
     model.eval()
     model.config.use_cache = False
     example = tokenizer(EXAMPLE, padding=True, return_tensors="pt", return_token_type_ids=False)
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch"}}
-    with quiet():
-        torch.onnx.export(
-            model, (), path, kwargs=dict(example), dynamo=False,
-            input_names=INPUT_NAMES, output_names=["logits"], dynamic_axes=axes,
-        )
+    variable = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    torch.onnx.export(
+        model, (), path, kwargs=dict(example), dynamic_shapes=variable, external_data=False,
+        input_names=INPUT_NAMES, output_names=["logits"],
+    )
     return path
+
+
+def _notebook_export_cell():
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return next("".join(c["source"]) for c in cells if c["cell_type"] == "code" and "torch.onnx.export(" in "".join(c["source"]))
 
 
 def onnx_probabilities(session, tokenizer, sentences):
@@ -123,6 +133,7 @@ def _n_tokens(tokenizer, sentence):
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # an export: seconds each
 def test_export_writes_one_self_contained_file_with_dynamic_axes(exported):
     _, path, _ = exported
     assert path.is_file() and not path.with_name(path.name + ".data").exists()
@@ -136,6 +147,7 @@ def test_export_writes_one_self_contained_file_with_dynamic_axes(exported):
     assert logits_dims[0].dim_param == "batch" and logits_dims[1].dim_value == 2
 
 
+@pytest.mark.slow  # an export: seconds each
 def test_onnx_matches_pytorch_on_batches_and_lengths_it_was_not_traced_on(exported, tokenizer):
     model, _, session = exported
     longest_example = max(_n_tokens(tokenizer, s) for s in EXAMPLE)
@@ -149,6 +161,7 @@ def test_onnx_matches_pytorch_on_batches_and_lengths_it_was_not_traced_on(export
     assert np.ptp(spread) > 0.05  # the random model does tell the sentences apart: a meaningful comparison
 
 
+@pytest.mark.slow  # an export: seconds each
 def test_a_padded_batch_equals_one_sentence_at_a_time(exported, tokenizer):
     """The graph keeps the padding: each row of a right-padded batch has the logits of its sentence alone."""
     _, _, session = exported
@@ -157,6 +170,28 @@ def test_a_padded_batch_equals_one_sentence_at_a_time(exported, tokenizer):
     assert np.abs(onnx_probabilities(session, tokenizer, batch) - alone).max() < 1e-4
 
 
+@pytest.mark.slow  # an export: seconds each
+def test_a_tokenizer_that_pads_on_the_left_gets_pytorchs_probabilities_too(exported, tokenizer):
+    """The file was traced on a right-padded batch; a left-padding tokenizer (many Llama-style ones) still gets
+    from it what PyTorch gives on the same inputs (the pooling takes each row's rightmost token that is not padding)."""
+    model, _, session = exported
+    left = copy.deepcopy(tokenizer)
+    left.padding_side = "left"
+    batch = SENTENCES + [LONG_SENTENCE]
+    assert left(batch, padding=True)["attention_mask"][0][0] == 0  # the short ones are padded on the left
+    expected = torch_probabilities(model, left, batch)
+    assert np.abs(onnx_probabilities(session, left, batch) - expected).max() < 1e-4
+
+
+def test_the_notebook_exports_with_the_supported_exporter_and_hides_nothing():
+    """PyTorch's TorchDynamo-based exporter (its default), variable axes, one file, and no warning silenced."""
+    cell = _notebook_export_cell()
+    assert "dynamo=False" not in cell and "dynamic_axes" not in cell  # the deprecated TorchScript exporter
+    assert "dynamic_shapes=" in cell and "external_data=False" in cell
+    assert not any(hidden in cell for hidden in ("quiet(", "warnings", "redirect_std", "logging"))
+
+
+@pytest.mark.slow  # an export: seconds each
 def test_export_of_a_model_in_training_mode_has_no_dropout(tokenizer, tmp_path):
     model = _classifier("gpt2", tokenizer).train()
     path = export_like_notebook_06(model, tokenizer, tmp_path / "model.onnx")
@@ -167,7 +202,7 @@ def test_export_of_a_model_in_training_mode_has_no_dropout(tokenizer, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# Plumbing: quiet, latency, size
+# Plumbing: quiet (for the benchmark's timed exports), latency, size
 # --------------------------------------------------------------------------------------------------
 
 
@@ -187,12 +222,6 @@ def test_quiet_silences_prints_warnings_and_log_records_but_not_errors(capfd):
     assert logging.root.manager.disable == logging.NOTSET  # logging is given back
 
 
-def test_the_notebook_recipe_prints_nothing(tokenizer, tmp_path, capfd):
-    capfd.readouterr()
-    export_like_notebook_06(_classifier("gpt2", tokenizer), tokenizer, tmp_path / "model.onnx")
-    assert capfd.readouterr() == ("", "")  # nbval compares the streams of the export cell
-
-
 def test_latency_per_sentence_calls_fn_once_per_sentence_and_repeat():
     calls = []
     seconds = latency_per_sentence(calls.append, ["a", "b", "c"], repeats=2, warmup=1)
@@ -202,17 +231,22 @@ def test_latency_per_sentence_calls_fn_once_per_sentence_and_repeat():
         latency_per_sentence(calls.append, [])
 
 
+@pytest.mark.slow  # an export: seconds each
 def test_latency_of_both_runtimes_is_positive(exported, tokenizer):
     model, _, session = exported
     for run in (lambda b: torch_probabilities(model, tokenizer, b), lambda b: onnx_probabilities(session, tokenizer, b)):
         assert 0 < latency_per_sentence(run, SENTENCES[:3]) < 5
 
 
-def test_file_size_mb(exported, tmp_path):
+@pytest.mark.slow  # an export: seconds each
+def test_file_size_mb(exported):
     model, path, _ = exported
     size = file_size_mb(path)
     assert size == pytest.approx(path.stat().st_size / 1e6)
     assert size > 0.9 * sum(p.numel() for p in model.parameters()) * 4 / 1e6  # float32 weights are in the file
+
+
+def test_file_size_mb_counts_external_weights_and_folders(tmp_path):
     (tmp_path / "weights.onnx").write_bytes(b"x" * 1000)
     (tmp_path / "weights.onnx.data").write_bytes(b"x" * 2000)
     assert file_size_mb(tmp_path / "weights.onnx") == pytest.approx(0.003)

@@ -141,6 +141,72 @@ def test_the_rank_16_exercise_check_holds_for_twice_the_rank():
 
 
 # --------------------------------------------------------------------------------------------------
+# Exercise 3 (stretch): LoRA merged by hand
+# --------------------------------------------------------------------------------------------------
+
+
+def exercise_cells(exercise: int) -> tuple[str, str]:
+    """The sources of the answer cell and the check cell of exercise ``exercise`` (1-based)."""
+    cells = nbformat.read(str(NOTEBOOK), as_version=4).cells
+    tagged = [(cell.source, cell.metadata.get("tags", [])) for cell in cells]
+    solutions = [source for source, tags in tagged if "solution" in tags]
+    checks = [source for source, tags in tagged if "check" in tags]
+    return solutions[exercise - 1], checks[exercise - 1]
+
+
+def lora_with_values(helpers, build):
+    from peft import get_peft_model
+
+    lora = get_peft_model(build(), helpers["lora_config"](build()))
+    with torch.no_grad():
+        for name, parameter in lora.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.02, generator=torch.Generator().manual_seed(3))
+    layer = next(module for module in lora.modules() if hasattr(module, "lora_A"))
+    return lora, layer
+
+
+def merge_check(lora_model, merged_by_hand):
+    namespace = {"torch": torch, "lora_model": lora_model, "merged_by_hand": merged_by_hand}
+    exec(compile(exercise_cells(3)[1], str(NOTEBOOK), "exec"), namespace)  # noqa: S102 - the notebook's check
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_exercise_3s_reference_solution_passes_its_check_in_every_family(family, capsys):
+    build = FAMILIES[family][0]
+    helpers = notebook_helpers(build)
+    namespace = {**helpers, "model": build(), "fresh_model": lambda seed: build()}
+    solution, check = exercise_cells(3)
+    exec(compile(solution, str(NOTEBOOK), "exec"), namespace)  # noqa: S102 - the notebook's own answer cell
+    exec(compile(check, str(NOTEBOOK), "exec"), namespace)  # noqa: S102
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Correct: your merge of ")
+
+
+def test_exercise_3_fails_w_alone_an_untrained_adapter_a_missing_transpose_or_scaling():
+    helpers = notebook_helpers(tiny_gpt2)
+    lora, layer = lora_with_values(helpers, tiny_gpt2)
+    W, A, B = layer.base_layer.weight, layer.lora_A["default"].weight, layer.lora_B["default"].weight
+    scaling = layer.scaling["default"]
+    assert layer.fan_in_fan_out and W.shape[0] != W.shape[1] and scaling != 1, "GPT-2's c_attn: a telling case"
+    with torch.no_grad():
+        merge_check(lora, W + (scaling * B @ A).T)  # the reference: passes
+        with pytest.raises(AssertionError, match="W alone"):
+            merge_check(lora, W.clone())
+        with pytest.raises(AssertionError, match="W has the shape"):
+            merge_check(lora, W.T + scaling * B @ A)
+        with pytest.raises(AssertionError, match="check the scaling"):
+            merge_check(lora, W + (B @ A).T)
+        untrained, untrained_layer = lora_with_values(helpers, tiny_gpt2)
+        for name, parameter in untrained.named_parameters():
+            if "lora_B" in name:
+                parameter.zero_()
+        with pytest.raises(AssertionError, match="B is still zero"):
+            merge_check(untrained, untrained_layer.base_layer.weight.clone())
+    with pytest.raises(AssertionError, match="store lora_model and merged_by_hand"):
+        merge_check(None, None)
+
+
+# --------------------------------------------------------------------------------------------------
 # The notebook's shape, the --seeds setting and the bonus stage
 # --------------------------------------------------------------------------------------------------
 
@@ -151,7 +217,7 @@ def test_the_notebook_ends_with_exercises_each_with_a_collapsed_solution_and_a_c
     assert "parameters" in tags[2] and "notebook.start()" in cells[2].source
     start = next(i for i, cell in enumerate(cells) if cell.source.startswith("## Exercises"))
     solutions = [i for i, t in enumerate(tags) if "solution" in t]
-    assert len(solutions) >= 2 and all(i > start and "check" in tags[i + 1] for i in solutions)
+    assert len(solutions) == 3 and all(i > start and "check" in tags[i + 1] for i in solutions)
     for i in solutions:
         assert cells[i].metadata["jupyter"]["source_hidden"] and "hide-input" in tags[i]
         assert re.fullmatch(r"[\w, ]+ = None[\w, ]*(  #.*)?", cells[i].source.splitlines()[0].replace("None, None", "None"))

@@ -1,8 +1,9 @@
 """Fine-tune a causal language model (GPT-2 by default) as a sequence classifier on your own data.
 
 The workshop's notebooks 02-05 in one file: load the data, tokenize it (GPT-2's missing padding token, truncation,
-dynamic padding), train with notebook 04's recipe, keep the epoch with the best validation MCC, save the model,
-its tokenizer and its validation scores. It needs only transformers, datasets, torch, numpy and scikit-learn.
+dynamic padding), train with notebook 04's recipe, keep the epoch with the best MCC on a held-out slice, score it
+on the validation data once, save the model, its tokenizer and those scores. It needs only transformers, datasets,
+torch, numpy and scikit-learn.
 
 Without flags it fine-tunes GPT-2 small on GLUE's CoLA. Your own data is a CSV or JSON-lines file (by extension):
 
@@ -10,8 +11,9 @@ Without flags it fine-tunes GPT-2 small on GLUE's CoLA. Your own data is a CSV o
         --output_dir outputs/topics
 
 Labels may be strings or integers, any number of classes; the names of the model's classes are the sorted unique
-labels of the training file. Without --validation_file, a stratified 10% of the training file is the validation
-data that picks the best epoch. Two text columns (--text_column_names question,answer) are passed as a pair.
+labels of the training file. As in notebook 03, a stratified 10% of the training data (the selection slice) picks
+the best epoch, and --validation_file (CoLA: its validation split) is scored once, at the end; without one, the
+scores are the selection slice's, optimistic. Two text columns (--text_column_names question,answer) are a pair.
 Every TrainingArguments flag works too (--learning_rate, --num_train_epochs, --per_device_train_batch_size,
 --bf16, ...). The same script, unchanged, runs on several GPUs or machines, one process each:
 
@@ -63,7 +65,7 @@ class DataArguments:
     dataset_name: str | None = "nyu-mll/glue"
     dataset_config_name: str | None = "cola"
     train_file: str | None = None  # .csv or .json/.jsonl; replaces --dataset_name
-    validation_file: str | None = None  # default: a stratified 10% of the training file
+    validation_file: str | None = None  # scored once at the end; optional
     text_column_names: str = "sentence"  # comma-separated: two columns are passed as a pair
     label_column_name: str = "label"
     max_seq_length: int = 64  # notebook 03's max_length: longer texts are truncated
@@ -82,7 +84,7 @@ def parse_arguments(argv=None):
 
 
 def load_raw(data: DataArguments, seed: int) -> DatasetDict:
-    """Train and validation splits, the label column cast to ClassLabel (names: the sorted training labels)."""
+    """Train, selection and (if given) validation splits, the labels cast to ClassLabel (the sorted training labels)."""
     if data.train_file:
         files = {"train": data.train_file, **({"validation": data.validation_file} if data.validation_file else {})}
         builder = "csv" if data.train_file.endswith(".csv") else "json"  # .json or .jsonl: one object a line
@@ -103,9 +105,8 @@ def load_raw(data: DataArguments, seed: int) -> DatasetDict:
             sys.exit(f"validation labels not in the training data: {sorted(map(str, unknown))}")
         raw = raw.map(lambda batch: {column: [index[v] for v in batch[column]]}, batched=True)
         raw = raw.cast_column(column, ClassLabel(names=[str(value) for value in values]))
-    if "validation" not in raw:
-        split = raw["train"].train_test_split(test_size=0.1, stratify_by_column=column, seed=seed)
-        raw = DatasetDict(train=split["train"], validation=split["test"])
+    split = raw["train"].train_test_split(test_size=0.1, stratify_by_column=column, seed=seed)  # notebook 03's
+    raw["train"], raw["selection"] = split["train"], split["test"]
     return raw
 
 
@@ -147,21 +148,24 @@ def main(argv=None):
         model=model,
         args=args,
         train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
+        eval_dataset=tokenized["selection"],  # chooses the epoch
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),  # pads each batch to its longest text
         compute_metrics=compute_metrics,
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics = trainer.evaluate()  # the kept (best) epoch's model, on the validation data
-    eval_metrics = {key.removeprefix("eval_"): value for key, value in metrics.items() if key != "epoch"}
-    eval_metrics["kept_checkpoint"] = os.path.basename(trainer.state.best_model_checkpoint or "")  # its epoch's
+    scored_on = "validation" if "validation" in tokenized else "selection"  # selection: optimistic, it chose
+    metrics = trainer.evaluate(tokenized[scored_on], metric_key_prefix=scored_on)  # the kept epoch's model
+    eval_metrics = {key.removeprefix(f"{scored_on}_"): value for key, value in metrics.items()}
+    eval_metrics.pop("epoch", None)  # the Trainer's last epoch, not always the kept one
+    eval_metrics["scored_on"] = scored_on
+    eval_metrics["kept_checkpoint"] = os.path.basename(trainer.state.best_model_checkpoint or "")
     trainer.save_model(args.output_dir)  # the main process writes the model and its tokenizer
     if trainer.is_world_process_zero():
         with open(os.path.join(args.output_dir, "eval_metrics.json"), "w") as file:
             json.dump(eval_metrics, file, indent=2)
-        print(f"classes: {label_names}; training texts: {len(tokenized['train']):,}, "
-              f"validation texts: {len(tokenized['validation']):,}")
+        sizes = ", ".join(f"{name} {len(split):,}" for name, split in tokenized.items())
+        print(f"classes: {label_names}; texts: {sizes}; scores on {scored_on}:")
         print(json.dumps(eval_metrics, indent=2))
     return eval_metrics
 

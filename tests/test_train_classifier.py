@@ -38,7 +38,7 @@ TOPICS = {  # three made-up classes, each with its own words
                                                                                "tested a theory",
                                                                                "observed a comet"]),
 }
-ROWS = 90  # 30 a topic; a stratified 10% (9 rows) is the validation data, 81 rows are trained on
+ROWS = 90  # 30 a topic; a stratified 10% (9 rows) is the selection slice that picks the epoch, 81 are trained on
 BATCH = 8
 
 
@@ -90,7 +90,8 @@ def one_model_saved(output_dir):
     last = max(checkpoints, key=lambda path: int(path.name.split("-")[1]))
     state = json.loads((last / "trainer_state.json").read_text())  # the kept model is the best epoch's
     assert metrics["kept_checkpoint"] == Path(state["best_model_checkpoint"]).name in [c.name for c in checkpoints]
-    assert abs(metrics["matthews_correlation"] - state["best_metric"]) < 1e-6
+    if metrics["scored_on"] == "selection":  # no validation file: the scores are those that chose the epoch
+        assert abs(metrics["matthews_correlation"] - state["best_metric"]) < 1e-6
     return json.loads((out / "config.json").read_text()), metrics
 
 
@@ -212,21 +213,29 @@ def test_a_csv_with_three_string_labels_trains_and_saves_their_names(tmp_path, c
     assert config["pad_token_id"] == config["eos_token_id"]
     n_train = ROWS - math.ceil(0.1 * ROWS)
     assert steps_taken(out) == 2 * math.ceil(n_train / BATCH)  # one process: every batch of 8 is one step
-    assert f"training texts: {n_train}, validation texts: {ROWS - n_train}" in capsys.readouterr().out
+    assert f"texts: train {n_train}, selection {ROWS - n_train}; scores on selection" in capsys.readouterr().out
+
+
+def write_grades(path, rows, seed):
+    rng = random.Random(seed)
+    lines = [{"first": f"Item {i} costs {rng.randint(1, 9)} coins.", "second": f"It is {word}.", "grade": grade}
+             for i, (word, grade) in enumerate([("cheap", 1), ("fair", 2), ("dear", 10)] * (rows // 3))]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
 
 
 @pytest.mark.slow
-def test_json_lines_with_integer_labels_and_a_text_pair(tmp_path):
-    rng = random.Random(1)
-    lines = [{"first": f"Item {i} costs {rng.randint(1, 9)} coins.", "second": f"It is {word}.", "grade": grade}
-             for i, (word, grade) in enumerate([("cheap", 1), ("fair", 2), ("dear", 10)] * 20)]
-    train_file = tmp_path / "grades.jsonl"
-    train_file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+def test_json_lines_with_integer_labels_a_text_pair_and_a_validation_file(tmp_path, capsys):
+    train_file = write_grades(tmp_path / "train.jsonl", 60, seed=1)
+    validation_file = write_grades(tmp_path / "validation.json", 15, seed=2)
     out = tmp_path / "model"
-    train_classifier.main(training_flags(train_file, out, 1, "--text_column_names", "first,second",
-                                         "--label_column_name", "grade"))
-    config, _ = one_model_saved(out)
+    metrics = train_classifier.main(training_flags(train_file, out, 1, "--validation_file", str(validation_file),
+                                                   "--text_column_names", "first,second",
+                                                   "--label_column_name", "grade"))
+    config, saved = one_model_saved(out)
     assert config["id2label"] == {"0": "1", "1": "2", "2": "10"}  # sorted as numbers, not as text
+    assert saved == metrics and metrics["scored_on"] == "validation"
+    assert "texts: train 54, validation 15, selection 6; scores on validation" in capsys.readouterr().out
 
 
 def free_port():
@@ -251,4 +260,4 @@ def test_torchrun_two_processes_share_each_epoch_and_one_saves(tmp_path):
     n_train = ROWS - math.ceil(0.1 * ROWS)
     # Each optimizer step took a batch of 8 on each of the two processes: half the steps one process takes.
     assert steps_taken(out) == 2 * math.ceil(n_train / (2 * BATCH)) < 2 * math.ceil(n_train / BATCH)
-    assert run.stdout.count("training texts:") == 1  # only the main process prints (and writes)
+    assert run.stdout.count("texts: train ") == 1  # only the main process prints (and writes)

@@ -84,7 +84,7 @@ def test_every_configuration_changes_only_fields_the_recipe_has():
     assert recipe_run.CONFIGS[train_speed.REFERENCE][1]["per_device_train_batch_size"] == 8
 
 
-def test_the_workshops_configurations_fuse_gpt2s_gelu_and_the_references_keep_it(tmp_path):
+def test_only_the_fused_gelu_configuration_changes_gpt2s_gelu(tmp_path):
     for model in ("random", str(BENCHMARKS.parent / "data" / "tiny-gpt2")):
         activations = {name: recipe_run.classifier_config(model, name, 50256).activation_function
                        for name in recipe_run.CONFIGS}
@@ -95,7 +95,7 @@ def test_the_workshops_configurations_fuse_gpt2s_gelu_and_the_references_keep_it
     from transformers import AutoConfig
 
     saved = AutoConfig.from_pretrained(BENCHMARKS.parent / "data" / "tiny-gpt2")
-    saved.activation_function = "gelu_pytorch_tanh"  # as notebook 05 saves the fine-tuned model
+    saved.activation_function = "gelu_pytorch_tanh"  # a folder saved with the fused kernel
     saved.save_pretrained(tmp_path)
     assert recipe_run.classifier_config(str(tmp_path), "batch8", 50256).activation_function == "gelu_new"
     assert recipe_run.classifier_config(str(tmp_path), "workshop", 50256).pad_token_id is None  # set after loading

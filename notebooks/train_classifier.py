@@ -47,7 +47,7 @@ RECIPE = dict(
     lr_scheduler_type="linear",
     seed=42,
 )
-CHOICES = dict(  # notebook 04's other choices: keep the epoch with the best validation MCC
+CHOICES = dict(  # notebook 04's other choices: keep the epoch with the best MCC on the selection slice
     eval_strategy="epoch",
     save_strategy="epoch",
     save_total_limit=2,

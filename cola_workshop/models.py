@@ -19,9 +19,12 @@ def is_causal_lm(name: str) -> bool:
     """True when ``name`` is a left-to-right language model (GPT-2, Llama, ...), not an encoder such as BERT."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(model_source(name), trust_remote_code=False)
-    architectures = config.architectures or []
-    return any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures)
+    return predicts_next_word(AutoConfig.from_pretrained(model_source(name), trust_remote_code=False))
+
+
+def predicts_next_word(config) -> bool:
+    """True when this configuration's architecture is a left-to-right language model (``...ForCausalLM``)."""
+    return any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in config.architectures or [])
 
 
 def has_question_answering_class(config) -> bool:
@@ -39,9 +42,8 @@ def skipped_sections(config) -> list[str]:
     Any checkpoint with a sequence-classification class runs all six notebooks; a section that needs an ability
     the model lacks says so in one sentence and the notebook goes on (notebooks 01 and 06 ask the same questions).
     """
-    architectures = config.architectures or []
     skipped = []
-    if not any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures):
+    if not predicts_next_word(config):
         skipped.append("01 and 06: the zero-shot baseline and text generation (not a left-to-right language model)")
     if not has_question_answering_class(config):
         skipped.append(f"01 and 06: question answering (transformers has no question-answering class for "

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import ast
-import json
-
 import pytest
+from notebook_literals import code_cells, max_length_in, recipe_in
 
 from cola_workshop.overrides import RUN_FIELDS, apply_run_settings, run_changes
 from cola_workshop.settings import REPO_ROOT, load_settings, profile_defaults
 
-
-def notebook_recipe() -> dict:
-    """The ``recipe = dict(...)`` literal of notebook 04, as values."""
-    cells = json.loads((REPO_ROOT / "notebooks" / "04_training_args.ipynb").read_text())["cells"]
-    for cell in cells:
-        if cell["cell_type"] != "code":
-            continue
-        for node in ast.walk(ast.parse("".join(cell["source"]))):
-            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["recipe"] \
-                    and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", None) == "dict":
-                return {keyword.arg: ast.literal_eval(keyword.value) for keyword in node.value.keywords}
-    raise AssertionError("notebook 04 has no `recipe = dict(...)` cell")
-
-
-RECIPE = notebook_recipe()
+RECIPE = recipe_in(code_cells(REPO_ROOT / "notebooks" / "04_training_args.ipynb"))
 
 
 def test_the_full_profile_is_the_recipe_as_written(capsys):
@@ -36,6 +20,12 @@ def test_the_full_profile_is_the_recipe_as_written(capsys):
     assert run_changes(RECIPE, settings, {"use_cpu": True, "bf16": False}) == {}
     assert apply_run_settings(RECIPE, settings) == RECIPE
     assert capsys.readouterr().out == "no changes: this run trains with the recipe as written\n"
+
+
+def test_both_profiles_cut_sentences_where_notebook_03_does():
+    """The model card reports the profile's max_length; notebook 03 writes its own literal: they must agree."""
+    max_length = max_length_in(code_cells(REPO_ROOT / "notebooks" / "03_preprocessing.ipynb"))
+    assert profile_defaults("full")["max_length"] == profile_defaults("tiny")["max_length"] == max_length
 
 
 def test_the_tiny_profile_says_what_it_changes(capsys):

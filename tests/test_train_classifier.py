@@ -5,7 +5,6 @@ The script is loaded from its file (it imports nothing from cola_workshop). Trai
 data/, offline.
 """
 
-import ast
 import csv
 import importlib.util
 import json
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from notebook_literals import code_cells, max_length_in, recipe_in
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -93,40 +93,6 @@ def one_model_saved(output_dir):
     if metrics["scored_on"] == "selection":  # no validation file: the scores are those that chose the epoch
         assert abs(metrics["matthews_correlation"] - state["best_metric"]) < 1e-6
     return json.loads((out / "config.json").read_text()), metrics
-
-
-# Notebook 04's recipe and notebook 03's max_length, read from the notebooks' code
-
-
-def code_cells(notebook_path):
-    cells = json.loads(Path(notebook_path).read_text())["cells"]
-    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
-
-
-def parsed_cells(sources):
-    for source in sources:
-        try:
-            yield ast.parse(source)
-        except SyntaxError:  # an IPython magic or shell line: not the cells looked for
-            continue
-
-
-def recipe_in(sources):
-    """The keywords of the one ``recipe = dict(...)`` in these code cells, as literal values."""
-    found = [node.value for tree in parsed_cells(sources) for node in ast.walk(tree)
-             if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["recipe"]
-             and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", None) == "dict"]
-    assert len(found) == 1, f"expected one `recipe = dict(...)` cell, found {len(found)}"
-    return {keyword.arg: ast.literal_eval(keyword.value) for keyword in found[0].keywords}
-
-
-def max_length_in(sources):
-    """The literal of the one ``max_length = <constant>`` in these code cells."""
-    found = [node.value.value for tree in parsed_cells(sources) for node in ast.walk(tree)
-             if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["max_length"]
-             and isinstance(node.value, ast.Constant)]
-    assert len(found) == 1, f"expected one `max_length = <number>` line, found {len(found)}"
-    return found[0]
 
 
 def differences(recipe, args):

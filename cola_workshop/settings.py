@@ -65,7 +65,6 @@ class Settings:
     warmup_ratio: float
     max_length: int
     seed: int
-    group_by_length: bool
     bf16_on_cpu: bool
 
     def stage_dir(self, stage: str) -> Path:
@@ -108,7 +107,6 @@ _PROFILE_DEFAULTS = {
         warmup_ratio=0.1,
         max_length=64,
         seed=42,
-        group_by_length=True,
         bf16_on_cpu=True,
     ),
     # Rehearsal, CI and offline rooms: 1,000 real CoLA sentences and a 1.7M-parameter GPT-2 (GPT-2's tokenizer),
@@ -126,7 +124,6 @@ _PROFILE_DEFAULTS = {
         warmup_ratio=0.1,
         max_length=64,
         seed=42,
-        group_by_length=True,
         bf16_on_cpu=False,
     ),
 }
